@@ -1,0 +1,291 @@
+/*
+ * jobpool.h - joblib's model for C: a pool of persistent worker processes
+ * that run registered tasks and send their results back in order.
+ *
+ * This is the one public header. Every function returns 0 (or a count) on
+ * success and a negative error code on failure: -errno for system errors,
+ * one of the JP_E* codes below for the library's own. jp_strerror() turns
+ * a code into text; jp_pool_errmsg() gives the detail of the last failure.
+ * Every function has a man page in section 3.
+ */
+#ifndef JOBPOOL_H
+#define JOBPOOL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__)
+#define JP_API __attribute__((visibility("default")))
+#define JP_PRINTF(fmt, args) __attribute__((format(printf, fmt, args)))
+#else
+#define JP_API
+#define JP_PRINTF(fmt, args)
+#endif
+
+#define JP_VERSION_MAJOR 0
+#define JP_VERSION_MINOR 1
+#define JP_VERSION_PATCH 0
+
+/*
+ * Library error codes. They sit below -10000, outside the errno range, so a
+ * return value is either -errno or one of these. The list is append-only:
+ * a value, once released, never changes meaning.
+ */
+enum jp_error {
+	JP_ETASK = -10001,      /* a task reported failure (jp_task_fail) */
+	JP_EWORKER = -10002,    /* a worker died while running a task */
+	JP_ETIMEOUT = -10003,   /* a task ran past the pool's timeout */
+	JP_EFRAME = -10004,     /* a malformed frame arrived on a pool pipe */
+	JP_ENOTASK = -10005,    /* no task is registered under that name */
+	JP_EOPTION = -10006,    /* an option has an invalid value */
+	JP_ECANCELED = -10007,  /* an item was not run: the call failed first */
+	JP_ENOTSUP = -10008,    /* valid, but not implemented by this build */
+};
+
+/* Text for any code this library returns (-errno or JP_E*). Never NULL. */
+JP_API const char *jp_strerror(int err);
+
+/* ------------------------------------------------------------------ */
+/* Options                                                             */
+/* ------------------------------------------------------------------ */
+
+/*
+ * Pool options. Start from JP_OPTIONS_INIT and change what you need; the
+ * string-valued options are parsed once, by jp_pool_open, which rejects a
+ * bad value with JP_EOPTION and a message that quotes it. See
+ * jp_options(3) for every field and which ones later releases put in force.
+ */
+typedef struct jp_options {
+	int n_jobs;               /* workers: N > 0, -1 all CPUs, -2 all but one... */
+	const char *backend;      /* "process" (alias "loky", "multiprocessing"), "sequential" */
+	const char *max_nbytes;   /* arrays above this are memory-mapped: "1M"; NULL or "none" */
+	const char *temp_folder;  /* where shared arrays live; NULL: automatic */
+	const char *mmap_mode;    /* "r", "r+", "w+", "c" */
+	const char *batch_size;   /* "auto" or a positive integer */
+	const char *pre_dispatch; /* "all", an integer, or "k*n_jobs" */
+	double timeout;           /* seconds per task; 0: none */
+	int verbose;              /* 0 silent; higher prints more to stderr */
+	const char *initializer;  /* registered task run once in each worker; NULL: none */
+} jp_options;
+
+#define JP_OPTIONS_INIT                                                   \
+	{                                                                 \
+		.n_jobs = -1, .backend = "process", .max_nbytes = "1M",   \
+		.temp_folder = NULL, .mmap_mode = "r", .batch_size = "auto", \
+		.pre_dispatch = "2*n_jobs", .timeout = 0.0, .verbose = 0, \
+		.initializer = NULL                                       \
+	}
+
+/*
+ * The number of workers a pool opened with this n_jobs would have: the CPU
+ * count for -1 (online CPUs, affinity mask and cgroup quota, capped by
+ * $JOBPOOL_MAX_CPU_COUNT), max(ncpu + 1 + n_jobs, 1) below -1, n_jobs
+ * itself when positive. 0 is an error (JP_EOPTION).
+ */
+JP_API int jp_effective_n_jobs(int n_jobs);
+
+/* The number of CPUs this process may use, as jp_effective_n_jobs(-1). */
+JP_API int jp_cpu_count(void);
+
+/* ------------------------------------------------------------------ */
+/* Arrays                                                              */
+/* ------------------------------------------------------------------ */
+
+typedef enum jp_dtype {
+	JP_BOOL = 1,
+	JP_INT8, JP_INT16, JP_INT32, JP_INT64,
+	JP_UINT8, JP_UINT16, JP_UINT32, JP_UINT64,
+	JP_FLOAT32, JP_FLOAT64,
+	JP_COMPLEX64, JP_COMPLEX128,
+} jp_dtype;
+
+#define JP_MAX_NDIM 32
+
+/*
+ * A dense C-order array. The caller owns `data`; the library only reads it
+ * while a call that names the array runs. An array argument travels inline
+ * in the task frame.
+ */
+typedef struct jp_array {
+	jp_dtype dtype;
+	int ndim;
+	size_t shape[JP_MAX_NDIM];
+	void *data;
+} jp_array;
+
+/* Bytes per element of a dtype; 0 for an unknown dtype. */
+JP_API size_t jp_dtype_size(jp_dtype dtype);
+
+/* Bytes of an array's data (elements times element size); SIZE_MAX when
+ * that overflows or the array is malformed. */
+JP_API size_t jp_array_nbytes(const jp_array *a);
+
+/* ------------------------------------------------------------------ */
+/* Tasks                                                               */
+/* ------------------------------------------------------------------ */
+
+/* What a running task sees: its arguments, its range, its result. */
+typedef struct jp_task jp_task;
+
+/* A task returns 0, or the value of jp_task_fail(). */
+typedef int (*jp_task_fn)(jp_task *task);
+
+/*
+ * Register a task under a name. Workers are forked at jp_pool_open and
+ * know the tasks registered by then; JP_TASK registers before main().
+ * Returns -EEXIST when the name is taken by another function.
+ */
+JP_API int jp_task_register(const char *name, jp_task_fn fn);
+
+/* Register `fn` under its own name before main() runs. */
+#define JP_TASK(fn)                                                     \
+	__attribute__((constructor)) static void jp_register_##fn(void) \
+	{                                                               \
+		(void)jp_task_register(#fn, fn);                        \
+	}
+
+/* The task's name, as registered. */
+JP_API const char *jp_task_name(const jp_task *task);
+
+/*
+ * The items this task runs: [begin, end). A task added to a call builder
+ * runs one item; a map hands each task a batch of consecutive indices.
+ */
+JP_API size_t jp_task_begin(const jp_task *task);
+JP_API size_t jp_task_end(const jp_task *task);
+
+/* The worker's slot, 0..n_jobs-1: stable across calls and respawns. */
+JP_API int jp_task_worker(const jp_task *task);
+
+/* Number of arguments: the call's shared ones first, then the item's. */
+JP_API size_t jp_task_nargs(const jp_task *task);
+
+/* Read argument i; -EINVAL if out of range, -EPROTOTYPE if of another kind. */
+JP_API int jp_task_arg_i64(const jp_task *task, size_t i, int64_t *value);
+JP_API int jp_task_arg_f64(const jp_task *task, size_t i, double *value);
+JP_API int jp_task_arg_bytes(const jp_task *task, size_t i, const void **data,
+			     size_t *len);
+JP_API int jp_task_arg_array(const jp_task *task, size_t i, jp_array *array);
+
+/*
+ * Space for the task's result, `len` bytes, 64-byte aligned and valid until
+ * the task returns. Once per task run; NULL when out of memory or when
+ * called twice.
+ */
+JP_API void *jp_task_result_alloc(jp_task *task, size_t len);
+
+/* Copy `len` bytes as the task's result. 0 or -ENOMEM / -EALREADY. */
+JP_API int jp_task_set_result(jp_task *task, const void *data, size_t len);
+
+/*
+ * Mark the task failed with a message; returns JP_ETASK so a task can end
+ * with `return jp_task_fail(t, "row %zu is empty", i);`.
+ */
+JP_API int jp_task_fail(jp_task *task, const char *fmt, ...) JP_PRINTF(2, 3);
+
+/* ------------------------------------------------------------------ */
+/* Pools                                                               */
+/* ------------------------------------------------------------------ */
+
+typedef struct jp_pool jp_pool;
+
+/*
+ * Start a pool: fork its workers, run the initializer in each, and wait
+ * until every one is ready. On failure *pool is NULL and
+ * jp_pool_errmsg(NULL) says why.
+ */
+JP_API int jp_pool_open(jp_pool **pool, const jp_options *options);
+
+/*
+ * Stop the workers (end of input, then SIGTERM, then SIGKILL after a grace
+ * period), reap them, and free the pool. NULL is accepted.
+ */
+JP_API void jp_pool_close(jp_pool *pool);
+
+/* The detail of the pool's last error; with NULL, of this thread's last
+ * failed jp_pool_open. Empty when there was none. */
+JP_API const char *jp_pool_errmsg(const jp_pool *pool);
+
+/* The pool's worker count (1 for the sequential backend). */
+JP_API int jp_pool_n_jobs(const jp_pool *pool);
+
+/* PID of the worker in `slot`, or -EINVAL; the caller's PID when
+ * sequential. */
+JP_API int jp_pool_worker_pid(const jp_pool *pool, int slot);
+
+/* Total workers started since open, respawns included. */
+JP_API unsigned long jp_pool_spawn_count(const jp_pool *pool);
+
+/* ------------------------------------------------------------------ */
+/* Calls                                                               */
+/* ------------------------------------------------------------------ */
+
+typedef struct jp_call jp_call;
+
+/*
+ * A call builder: add items (each a task and its arguments), run, read
+ * results in submission order. Arguments added before the first item are
+ * shared by every item.
+ */
+JP_API int jp_call_new(jp_call **call, jp_pool *pool);
+
+/*
+ * A map of one task over [0, n): the scheduler hands each task run a batch
+ * [begin, end); arguments added with jp_call_arg_* are shared by all.
+ * The results are the task runs' results concatenated in index order.
+ */
+JP_API int jp_map_new(jp_call **call, jp_pool *pool, const char *task, size_t n);
+
+/* Start a new item running `task`; returns its index or a negative code. */
+JP_API long jp_call_add(jp_call *call, const char *task);
+
+/* Append an argument (copied) to the last item, or to the shared ones. */
+JP_API int jp_call_arg_i64(jp_call *call, int64_t value);
+JP_API int jp_call_arg_f64(jp_call *call, double value);
+JP_API int jp_call_arg_bytes(jp_call *call, const void *data, size_t len);
+JP_API int jp_call_arg_array(jp_call *call, const jp_array *array);
+
+/*
+ * Run every item on the pool and wait for all of them. Returns 0, or the
+ * first failure: JP_ETASK, JP_EWORKER, JP_ENOTASK... Items not started
+ * when a failure is seen are cancelled; completed results stay readable.
+ * A call may be run again; its previous results are dropped.
+ */
+JP_API int jp_call_run(jp_call *call);
+
+/* Number of items (for a map: n). */
+JP_API size_t jp_call_size(const jp_call *call);
+
+/*
+ * Result of item i of a builder call: 0 and the bytes (owned by the call,
+ * valid until jp_call_free or the next run), or the item's error:
+ * JP_ETASK, JP_EWORKER, JP_ECANCELED, -EINVAL for a bad index or a map.
+ */
+JP_API int jp_call_result(const jp_call *call, size_t i, const void **data,
+			  size_t *len);
+
+/*
+ * All results concatenated in index order (maps and builder calls), owned
+ * by the call. -EAGAIN if the call has not run, or its error if it failed.
+ */
+JP_API int jp_call_output(jp_call *call, const void **data, size_t *len);
+
+/*
+ * The call's error: 0 if it succeeded; otherwise the code, and (if not
+ * NULL) the index of the failing item and the message, owned by the call.
+ */
+JP_API int jp_call_error(const jp_call *call, size_t *index,
+			 const char **message);
+
+/* Free a call and its results. NULL is accepted. */
+JP_API void jp_call_free(jp_call *call);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* JOBPOOL_H */

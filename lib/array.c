@@ -1,0 +1,31 @@
+/*
+ * array.c - dtypes and sizes of jp_array.
+ */
+#include "internal.h"
+
+size_t jp_dtype_size(jp_dtype dtype)
+{
+	switch (dtype) {
+	case JP_BOOL: case JP_INT8: case JP_UINT8: return 1;
+	case JP_INT16: case JP_UINT16: return 2;
+	case JP_INT32: case JP_UINT32: case JP_FLOAT32: return 4;
+	case JP_INT64: case JP_UINT64: case JP_FLOAT64: case JP_COMPLEX64: return 8;
+	case JP_COMPLEX128: return 16;
+	}
+	return 0;
+}
+
+/* SIZE_MAX when the product overflows or the array is malformed, so a
+ * caller never allocates or copies a wrapped-around size. */
+size_t jp_array_nbytes(const jp_array *a)
+{
+	if (!a || a->ndim < 0 || a->ndim > JP_MAX_NDIM)
+		return SIZE_MAX;
+	size_t n = jp_dtype_size(a->dtype);
+	if (!n)
+		return SIZE_MAX;
+	for (int i = 0; i < a->ndim; i++)
+		if (__builtin_mul_overflow(n, a->shape[i], &n))
+			return SIZE_MAX;
+	return n;
+}

@@ -1,0 +1,414 @@
+/*
+ * call.c - building a call (a map over [0, n), or items added one by one)
+ * and keeping its results, in submission order, until the call is freed.
+ *
+ * Results are not copied out of the frames they arrive in: a call keeps the
+ * frames (one block each) and its slots point into them.
+ */
+#include "pool.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int find_or_add_task(jp_call *c, const char *task, uint32_t *idx)
+{
+	for (uint32_t i = 0; i < c->ntasks; i++)
+		if (!strcmp(c->names[i], task)) {
+			*idx = i;
+			return 0;
+		}
+	if (!jp__task_lookup(task, strlen(task))) {
+		jp__pool_set_error(c->pool, "no task \"%s\" is registered: register it with JP_TASK or jp_task_register before jp_pool_open", task);
+		return JP_ENOTASK;
+	}
+	char **names = realloc(c->names, (c->ntasks + 1) * sizeof *names);
+	if (!names)
+		return -ENOMEM;
+	c->names = names;
+	if (!(names[c->ntasks] = strdup(task)))
+		return -ENOMEM;
+	*idx = c->ntasks++;
+	return 0;
+}
+
+int jp_call_new(jp_call **call, jp_pool *pool)
+{
+	*call = NULL;
+	if (!pool)
+		return -EINVAL;
+	jp_call *c = calloc(1, sizeof *c);
+	if (!c)
+		return -ENOMEM;
+	c->pool = pool;
+	*call = c;
+	return 0;
+}
+
+int jp_map_new(jp_call **call, jp_pool *pool, const char *task, size_t n)
+{
+	uint32_t idx;
+	int err = task ? jp_call_new(call, pool) : -EINVAL;
+	if (err)
+		return err;
+	(*call)->is_map = true;
+	(*call)->n = n;
+	if ((err = find_or_add_task(*call, task, &idx))) {
+		jp_call_free(*call);
+		*call = NULL;
+	}
+	return err;
+}
+
+long jp_call_add(jp_call *c, const char *task)
+{
+	if (!c || !task || c->is_map)
+		return -EINVAL;
+	uint32_t idx;
+	int err = find_or_add_task(c, task, &idx);
+	if (err)
+		return err;
+	if (c->n == c->items_cap) {
+		size_t cap = c->items_cap ? c->items_cap * 2 : 64;
+		jp__item *p = realloc(c->items, cap * sizeof *p);
+		if (!p)
+			return -ENOMEM;
+		c->items = p;
+		c->items_cap = cap;
+	}
+	/* an item's arguments start 64-byte aligned, as they will in a frame */
+	if ((err = jp__buf_pad(&c->item_args, 64)))
+		return err;
+	c->items[c->n] = (jp__item){ .task = idx, .off = c->item_args.len };
+	return (long)c->n++;
+}
+
+/* Arguments go to the last item, or to the shared list before any. */
+static int add_arg(jp_call *c, int err_or_zero, size_t before)
+{
+	if (err_or_zero) {
+		if (c->n && !c->is_map)
+			c->item_args.len = before;
+		else
+			c->shared.len = before;
+		return err_or_zero;
+	}
+	if (c->n && !c->is_map) {
+		jp__item *it = &c->items[c->n - 1];
+		it->nargs++;
+		it->len = c->item_args.len - it->off;
+	} else {
+		c->nshared++;
+	}
+	return 0;
+}
+
+static jp__buf *arg_target(jp_call *c)
+{
+	return c->n && !c->is_map ? &c->item_args : &c->shared;
+}
+
+int jp_call_arg_i64(jp_call *c, int64_t v)
+{
+	if (!c)
+		return -EINVAL;
+	size_t before = arg_target(c)->len;
+	return add_arg(c, jp__args_put_i64(arg_target(c), v), before);
+}
+
+int jp_call_arg_f64(jp_call *c, double v)
+{
+	if (!c)
+		return -EINVAL;
+	size_t before = arg_target(c)->len;
+	return add_arg(c, jp__args_put_f64(arg_target(c), v), before);
+}
+
+int jp_call_arg_bytes(jp_call *c, const void *data, size_t len)
+{
+	if (!c || (len && !data))
+		return -EINVAL;
+	size_t before = arg_target(c)->len;
+	return add_arg(c, jp__args_put_bytes(arg_target(c), data, len), before);
+}
+
+int jp_call_arg_array(jp_call *c, const jp_array *a)
+{
+	if (!c)
+		return -EINVAL;
+	size_t before = arg_target(c)->len;
+	return add_arg(c, jp__args_put_array(arg_target(c), a), before);
+}
+
+size_t jp_call_size(const jp_call *c)
+{
+	return c ? c->n : 0;
+}
+
+/* ---- encoding for the scheduler ---------------------------------- */
+
+int jp__call_encode_frame(jp_call *c, uint64_t call_id, jp__buf *b)
+{
+	return jp__call_encode(b, call_id, c->names, c->ntasks, &c->shared, c->nshared);
+}
+
+static int ensure_slots(jp_call *c, size_t n)
+{
+	if (n <= c->slots_cap)
+		return 0;
+	size_t cap = c->slots_cap ? c->slots_cap : 16;
+	while (cap < n)
+		cap *= 2;
+	jp__slot *s = realloc(c->slots, cap * sizeof *s);
+	if (!s)
+		return -ENOMEM;
+	c->slots = s;
+	c->slots_cap = cap;
+	return 0;
+}
+
+int jp__call_encode_batch(jp_call *c, uint64_t call_id, size_t seq, size_t first,
+			  size_t count, jp__buf *b)
+{
+	size_t start;
+	int err = jp__batch_begin(b, call_id, &start);
+	if (err)
+		return err;
+	if (c->is_map) {
+		if ((err = ensure_slots(c, seq + 1)))
+			return err;
+		c->slots[seq] = (jp__slot){ .status = JP__PENDING, .begin = first,
+					    .end = first + count };
+		if (seq >= c->nslots)
+			c->nslots = seq + 1;
+		jp__unit u = { .seq = seq, .begin = first, .end = first + count };
+		err = jp__batch_add(b, start, &u);
+	} else {
+		for (size_t i = first; i < first + count && !err; i++) {
+			const jp__item *it = &c->items[i];
+			jp__unit u = { .seq = i, .begin = i, .end = i + 1, .task = it->task,
+				       .nargs = it->nargs, .args = c->item_args.data + it->off,
+				       .args_len = it->len };
+			err = jp__batch_add(b, start, &u);
+		}
+	}
+	if (!err)
+		jp__frame_end(b, start);
+	return err;
+}
+
+/* ---- results ------------------------------------------------------ */
+
+static void drop_results(jp_call *c)
+{
+	for (size_t i = 0; i < c->nblocks; i++)
+		free(c->blocks[i]);
+	c->nblocks = 0;
+	c->nslots = 0;
+	jp__buf_free(&c->output);
+	c->output_ready = false;
+	c->err = 0;
+	c->err_index = 0;
+	c->errmsg[0] = '\0';
+}
+
+/* Forget the previous run and lay out the slots of a builder call. */
+static int reset_for_run(jp_call *c)
+{
+	drop_results(c);
+	if (c->is_map)
+		return 0;
+	int err = ensure_slots(c, c->n);
+	if (err)
+		return err;
+	for (size_t i = 0; i < c->n; i++)
+		c->slots[i] = (jp__slot){ .status = JP__PENDING, .begin = i, .end = i + 1 };
+	c->nslots = c->n;
+	return 0;
+}
+
+const char *jp__call_task_of(const jp_call *c, size_t seq)
+{
+	return c->is_map ? c->names[0] : c->names[c->items[seq].task];
+}
+
+void jp__call_fail(jp_call *c, int err, size_t index, const char *fmt, ...)
+{
+	if (c->err)
+		return; /* the first failure is the one reported */
+	c->err = err;
+	c->err_index = index;
+	va_list ap;
+	va_start(ap, fmt);
+	jp__vmsgf(c->errmsg, sizeof c->errmsg, fmt, ap);
+	va_end(ap);
+	jp__pool_set_error(c->pool, "%s", c->errmsg);
+}
+
+/* "task 7 (\"name\")" or, for a map's batch, "tasks [8, 16) of \"name\"". */
+void jp__call_describe(const jp_call *c, size_t seq, char *buf, size_t cap)
+{
+	const jp__slot *s = &c->slots[seq];
+	if (s->end - s->begin == 1)
+		jp__msgf(buf, cap, "task %zu (\"%s\")", s->begin, jp__call_task_of(c, seq));
+	else
+		jp__msgf(buf, cap, "tasks [%zu, %zu) of \"%s\"", s->begin, s->end,
+			 jp__call_task_of(c, seq));
+}
+
+static int keep_block(jp_call *c, void *block)
+{
+	if (c->nblocks == c->blocks_cap) {
+		size_t cap = c->blocks_cap ? c->blocks_cap * 2 : 16;
+		void **b = realloc(c->blocks, cap * sizeof *b);
+		if (!b)
+			return -ENOMEM;
+		c->blocks = b;
+		c->blocks_cap = cap;
+	}
+	c->blocks[c->nblocks++] = block;
+	return 0;
+}
+
+int jp__call_ingest(jp_call *c, uint64_t call_id, uint8_t *frame, size_t len, bool owned,
+		    const char *who, size_t *nunits)
+{
+	if (!owned) {
+		jp__buf copy = { 0 };
+		if (jp__buf_append(&copy, frame, len))
+			return -ENOMEM;
+		frame = jp__buf_take(&copy);
+	}
+	if (keep_block(c, frame)) {
+		free(frame);
+		return -ENOMEM;
+	}
+	uint64_t id;
+	jp__iter it;
+	jp__result r;
+	int got;
+	*nunits = 0;
+	if (jp__result_decode(frame, len, &id, &it) || id != call_id)
+		return JP_EFRAME;
+	while ((got = jp__result_next(&it, &r)) == 1) {
+		if (r.seq >= c->nslots || c->slots[r.seq].status != JP__PENDING)
+			return JP_EFRAME;
+		jp__slot *s = &c->slots[r.seq];
+		s->status = r.status;
+		s->data = r.data;
+		s->len = r.len;
+		(*nunits)++;
+		if (r.status == 0 || r.status == JP_ECANCELED)
+			continue;
+		char what[128];
+		jp__call_describe(c, r.seq, what, sizeof what);
+		if (r.status == JP_ETASK)
+			jp__call_fail(c, JP_ETASK, s->begin, "%s failed in %s: %.*s", what, who,
+				      (int)r.len, (const char *)r.data);
+		else
+			jp__call_fail(c, r.status, s->begin, "%s: %.*s", what, (int)r.len,
+				      (const char *)r.data);
+	}
+	return got < 0 ? got : 0;
+}
+
+/* Slots that never got a result were cancelled by the failure. */
+static void finish_run(jp_call *c)
+{
+	for (size_t i = 0; i < c->nslots; i++)
+		if (c->slots[i].status == JP__PENDING)
+			c->slots[i].status = JP_ECANCELED;
+	c->ran = true;
+}
+
+int jp_call_run(jp_call *c)
+{
+	if (!c)
+		return -EINVAL;
+	jp_pool *p = c->pool;
+	if (p->busy) {
+		jp__pool_set_error(p, "the pool is already running a call: one call at a time per pool");
+		return -EBUSY;
+	}
+	int err = reset_for_run(c);
+	if (err)
+		return err;
+	p->busy = true;
+	err = jp__sched_run(c);
+	p->busy = false;
+	finish_run(c);
+	if (err && !c->err)
+		jp__call_fail(c, err, 0, "%s", p->errmsg[0] ? p->errmsg : jp_strerror(err));
+	return c->err;
+}
+
+int jp_call_result(const jp_call *c, size_t i, const void **data, size_t *len)
+{
+	if (!c || c->is_map || i >= c->n)
+		return -EINVAL;
+	if (!c->ran)
+		return -EAGAIN;
+	const jp__slot *s = &c->slots[i];
+	if (s->status)
+		return s->status;
+	*data = s->data;
+	*len = s->len;
+	return 0;
+}
+
+int jp_call_output(jp_call *c, const void **data, size_t *len)
+{
+	if (!c)
+		return -EINVAL;
+	if (!c->ran)
+		return -EAGAIN;
+	if (c->err)
+		return c->err;
+	if (c->nslots == 1) {
+		/* one batch: its frame is the output, no copy */
+		*data = c->slots[0].data;
+		*len = c->slots[0].len;
+		return 0;
+	}
+	if (!c->output_ready) {
+		size_t total = 0;
+		for (size_t i = 0; i < c->nslots; i++)
+			total += c->slots[i].len;
+		int err = jp__buf_reserve(&c->output, total ? total : 1);
+		if (err)
+			return err;
+		for (size_t i = 0; i < c->nslots; i++)
+			jp__buf_append(&c->output, c->slots[i].data, c->slots[i].len);
+		c->output_ready = true;
+	}
+	*data = c->output.data;
+	*len = c->output.len;
+	return 0;
+}
+
+int jp_call_error(const jp_call *c, size_t *index, const char **message)
+{
+	if (!c)
+		return -EINVAL;
+	if (index)
+		*index = c->err ? c->err_index : 0;
+	if (message)
+		*message = c->errmsg;
+	return c->err;
+}
+
+void jp_call_free(jp_call *c)
+{
+	if (!c)
+		return;
+	drop_results(c);
+	for (uint32_t i = 0; i < c->ntasks; i++)
+		free(c->names[i]);
+	free(c->names);
+	free(c->blocks);
+	free(c->slots);
+	free(c->items);
+	jp__buf_free(&c->shared);
+	jp__buf_free(&c->item_args);
+	free(c);
+}

@@ -1,0 +1,151 @@
+/*
+ * internal.h - what the library's modules share and nothing else sees.
+ *
+ * Naming: jp_ is public (exported through libjobpool.map), jp__ is internal
+ * but not static (hidden by -fvisibility=hidden; tests reach it through the
+ * convenience library), plain names are static.
+ */
+#ifndef JOBPOOL_INTERNAL_H
+#define JOBPOOL_INTERNAL_H
+
+#include "config.h"
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <jobpool.h>
+
+#define JP__ERRMSG_MAX 512
+
+/* Format into a fixed message buffer; never overflows, always terminates. */
+void jp__msgf(char *dst, size_t cap, const char *fmt, ...) JP_PRINTF(3, 4);
+void jp__vmsgf(char *dst, size_t cap, const char *fmt, va_list ap);
+
+/* Monotonic seconds. */
+double jp__now(void);
+
+/* ---- buf.c: a growable, 64-byte aligned byte buffer ------------------ */
+
+typedef struct jp__buf {
+	uint8_t *data;
+	size_t len;
+	size_t cap;
+} jp__buf;
+
+int jp__buf_reserve(jp__buf *b, size_t extra);
+int jp__buf_append(jp__buf *b, const void *p, size_t n);
+int jp__buf_pad(jp__buf *b, size_t align); /* zero-fill len up to a multiple */
+void *jp__buf_take(jp__buf *b);            /* hand the storage to the caller */
+void jp__buf_free(jp__buf *b);
+
+static inline size_t jp__align_up(size_t n, size_t a)
+{
+	return (n + a - 1) & ~(a - 1);
+}
+
+/* ---- options.c: jp_options parsed into what the pool uses ------------ */
+
+enum jp__backend { JP__PROCESS, JP__SEQUENTIAL, JP__THREAD };
+enum jp__mmap_mode { JP__MMAP_R, JP__MMAP_RPLUS, JP__MMAP_WPLUS, JP__MMAP_C };
+
+typedef struct jp__config {
+	int n_jobs;             /* effective worker count, >= 1 */
+	enum jp__backend backend;
+	int64_t max_nbytes;     /* -1: memmapping disabled */
+	char *temp_folder;      /* NULL: automatic */
+	enum jp__mmap_mode mmap_mode;
+	size_t batch_size;      /* 0: auto */
+	size_t pre_dispatch;    /* batches in flight; SIZE_MAX: all */
+	double timeout;         /* 0: none */
+	int verbose;
+	char *initializer;      /* NULL: none */
+} jp__config;
+
+int jp__config_parse(jp__config *cfg, const jp_options *opt, char *err, size_t errlen);
+void jp__config_free(jp__config *cfg);
+int jp__parse_bytes(const char *s, int64_t *out);
+int jp__parse_batch_size(const char *s, size_t *out);
+int jp__parse_pre_dispatch(const char *s, int n_jobs, size_t *out);
+
+/* ---- ncpu.c: how many CPUs this process may use --------------------- */
+
+/* The cgroup CPU quota (v2 cpu.max or v1 cfs quota) of the cgroup named in
+ * `proc_cgroup` (the text of /proc/self/cgroup) under `sysfs_root`, rounded
+ * up; 0 when there is none. Parameters exist so tests can fake both. */
+int jp__cgroup_cpu_limit(const char *sysfs_root, const char *proc_cgroup);
+
+/* ---- registry.c: the process-wide task table ------------------------ */
+
+typedef struct jp__task_entry {
+	const char *name;
+	jp_task_fn fn;
+} jp__task_entry;
+
+const jp__task_entry *jp__task_lookup(const char *name, size_t len);
+
+/* ---- task.c: the context a task runs in ------------------------------ */
+
+enum jp__arg_kind { JP__ARG_I64 = 1, JP__ARG_F64, JP__ARG_BYTES, JP__ARG_ARRAY };
+
+typedef struct jp__arg {
+	uint32_t kind;
+	const uint8_t *data; /* payload: the scalar, the bytes, or an array record */
+	size_t len;
+} jp__arg;
+
+struct jp_task {
+	const char *name;
+	size_t begin, end;
+	int slot;
+	const jp__arg *args;
+	size_t nargs;
+	jp__buf *out;        /* the result frame being built */
+	size_t result_off;   /* where the result starts in out, or SIZE_MAX */
+	size_t result_len;
+	bool failed;
+	char errmsg[JP__ERRMSG_MAX];
+};
+
+/* ---- wire.c: the frame layout (the only place that knows it) -------- */
+
+#include "wire.h"
+
+/* ---- worker.c -------------------------------------------------------- */
+
+/* Per-process state of a worker (or of the caller, for the sequential
+ * backend): the current call's task table and shared arguments. */
+typedef struct jp__runner {
+	int slot;
+	uint64_t call_id;
+	const jp__task_entry **tasks; /* NULL entries: unknown in this process */
+	char **task_names;
+	uint32_t ntasks;
+	jp__arg *args;      /* shared args, then the unit's */
+	size_t nshared, args_cap;
+} jp__runner;
+
+/* Run one unit and append its result record to the RESULT frame that starts
+ * at `frame` in `out`; `t` is the context it ran in. Returns 0, the unit's
+ * failure (JP_ETASK, JP_ENOTASK), or another error for a broken frame. */
+int jp__run_unit(jp__runner *r, const jp__unit *u, jp__buf *out, size_t frame, jp_task *t);
+/* Run a BATCH's units into one RESULT frame appended to `out`; after a
+ * failure the remaining units are recorded as cancelled. */
+int jp__run_batch(jp__runner *r, uint64_t call_id, jp__iter *it, jp__buf *out);
+int jp__runner_set_call(jp__runner *r, uint64_t call_id, const jp__call_header *ch);
+void jp__runner_free(jp__runner *r);
+
+/* Run the pool's initializer in this process; 0 or its failure, with the
+ * message in msg. */
+int jp__run_initializer(int slot, const char *name, char *msg, size_t cap);
+
+/* The worker process's entry point; never returns. */
+void jp__worker_main(int slot, int task_fd, int result_fd, pid_t master,
+		     const char *initializer) __attribute__((noreturn));
+
+/* Exit status a worker uses when its master sent a frame it cannot parse. */
+#define JP__EXIT_BADFRAME 86
+
+#endif

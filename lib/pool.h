@@ -1,0 +1,123 @@
+/*
+ * pool.h - the pool object, its worker table, and the call object, shared
+ * by pool.c (lifetime of workers), call.c (building calls, keeping results)
+ * and sched.c (running a call on the workers).
+ */
+#ifndef JOBPOOL_POOL_H
+#define JOBPOOL_POOL_H
+
+#include "internal.h"
+#include "ioloop.h"
+
+/* A batch in flight: the result slots it fills. */
+typedef struct jp__inflight {
+	size_t seq_first, nseq;
+} jp__inflight;
+
+typedef struct jp__worker {
+	pid_t pid;           /* 0: the slot is empty (its respawn failed) */
+	uint32_t generation; /* bumped at each respawn: stale I/O events are dropped */
+	int task_fd;         /* master's end of the task socket: CALL, BATCH out */
+	int result_fd;       /* master's end of the result pipe: HELLO, RESULT in */
+
+	/* Output: a write in flight uses `sending`; frames produced meanwhile
+	 * go to `queued`, so a buffer the engine writes from never moves. */
+	jp__buf sending, queued;
+	bool write_busy;
+	uint64_t call_sent;  /* the call whose CALL frame this worker has */
+
+	/* Input: frames kept at the 64-byte aligned front of `in`. */
+	jp__buf in;
+	bool read_busy;
+
+	/* Batches sent and not answered, oldest first: a worker answers in
+	 * order, so the head is the one it is running. */
+	jp__inflight *inflight;
+	size_t inflight_head, inflight_n, inflight_cap;
+
+	unsigned long tasks_done;
+} jp__worker;
+
+struct jp_pool {
+	jp__config cfg;
+	int n_workers;       /* 0 for the sequential backend */
+	jp__worker *workers;
+	jp__io *io;
+	pid_t owner;         /* the process that opened it */
+	uint64_t last_call_id;
+	unsigned long spawned;
+	bool busy;           /* a call is running */
+	char errmsg[JP__ERRMSG_MAX];
+};
+
+/* Start (or restart) the worker in `slot` and wait for its HELLO. */
+int jp__worker_spawn(jp_pool *p, int slot);
+/* Reap a worker whose pipe closed: its exit described in words into
+ * `how` ("by SIGSEGV", "with exit status 3"); fds closed, slot emptied. */
+void jp__worker_reap(jp_pool *p, int slot, char *how, size_t cap);
+void jp__pool_set_error(jp_pool *p, const char *fmt, ...) JP_PRINTF(2, 3);
+
+/* ---- calls -------------------------------------------------------- */
+
+typedef struct jp__slot {
+	int32_t status;      /* 0, a failure, or JP__PENDING */
+	const uint8_t *data;
+	size_t len;
+	size_t begin, end;   /* the items it covers */
+} jp__slot;
+
+#define JP__PENDING 1
+
+typedef struct jp__item {
+	uint32_t task;
+	uint32_t nargs;
+	size_t off, len;     /* its arguments in item_args */
+} jp__item;
+
+struct jp_call {
+	jp_pool *pool;
+	bool is_map;
+	size_t n;            /* items: a map's range, or the builder's count */
+
+	char **names;        /* task names, in order of first use */
+	uint32_t ntasks;
+	jp__buf shared;      /* arguments shared by every item */
+	uint32_t nshared;
+	jp__item *items;     /* builder calls */
+	size_t items_cap;
+	jp__buf item_args;
+
+	/* Results, indexed by seq: a builder's item, a map's batch. */
+	jp__slot *slots;
+	size_t nslots, slots_cap;
+	void **blocks;       /* the frames the slots point into */
+	size_t nblocks, blocks_cap;
+	jp__buf output;
+	bool output_ready, ran;
+
+	int err;
+	size_t err_index;
+	char errmsg[JP__ERRMSG_MAX];
+};
+
+/* Encode the call's CALL frame into b. */
+int jp__call_encode_frame(jp_call *c, uint64_t call_id, jp__buf *b);
+/* Encode a BATCH frame with items [first, first + count) (a builder) or a
+ * map's batch `seq` covering [first, first + count); registers the slots. */
+int jp__call_encode_batch(jp_call *c, uint64_t call_id, size_t seq, size_t first,
+			  size_t count, jp__buf *b);
+/* Take in a RESULT frame. With `owned` the call keeps `frame` (allocated by
+ * jp__buf); otherwise it copies it. `who` names the worker for messages. */
+int jp__call_ingest(jp_call *c, uint64_t call_id, uint8_t *frame, size_t len, bool owned,
+		    const char *who, size_t *nunits);
+/* Record the first failure of the run. */
+void jp__call_fail(jp_call *c, int err, size_t index, const char *fmt, ...) JP_PRINTF(4, 5);
+/* The task name of item / batch seq, for messages. */
+const char *jp__call_task_of(const jp_call *c, size_t seq);
+/* "task 7 (\"name\")", or "tasks [8, 16) of \"name\"" for a map's batch. */
+void jp__call_describe(const jp_call *c, size_t seq, char *buf, size_t cap);
+
+/* sched.c: run a call on the pool's workers, or in the caller. */
+int jp__sched_run(jp_call *c);
+
+#endif

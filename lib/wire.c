@@ -1,0 +1,429 @@
+/*
+ * wire.c - encode and decode the frames of wire.h.
+ *
+ * Integers are in the host's byte order: both ends of a pipe are on one
+ * machine. Every decoder checks every length against what is left before
+ * it reads, so a truncated or corrupt frame is JP_EFRAME, never a read out
+ * of bounds.
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <string.h>
+
+static void put32(uint8_t *p, uint32_t v) { memcpy(p, &v, 4); }
+static void put64(uint8_t *p, uint64_t v) { memcpy(p, &v, 8); }
+static uint32_t get32(const uint8_t *p) { uint32_t v; memcpy(&v, p, 4); return v; }
+static uint64_t get64(const uint8_t *p) { uint64_t v; memcpy(&v, p, 8); return v; }
+
+static int append32(jp__buf *b, uint32_t v) { return jp__buf_append(b, &v, 4); }
+static int append64(jp__buf *b, uint64_t v) { return jp__buf_append(b, &v, 8); }
+
+/* A bounds-checked cursor over one frame. */
+typedef struct cursor {
+	const uint8_t *base;
+	size_t pos, len;
+	bool bad;
+} cursor;
+
+static const uint8_t *take(cursor *c, size_t n)
+{
+	if (c->bad || n > c->len - c->pos) {
+		c->bad = true;
+		return NULL;
+	}
+	const uint8_t *p = c->base + c->pos;
+	c->pos += n;
+	return p;
+}
+
+static uint32_t take32(cursor *c)
+{
+	const uint8_t *p = take(c, 4);
+	return p ? get32(p) : 0;
+}
+
+static uint64_t take64(cursor *c)
+{
+	const uint8_t *p = take(c, 8);
+	return p ? get64(p) : 0;
+}
+
+static void skip_to(cursor *c, size_t align)
+{
+	size_t to = jp__align_up(c->pos, align);
+	if (to > c->len)
+		c->bad = true;
+	else
+		c->pos = to;
+}
+
+/* ---- frame header ---------------------------------------------------- */
+
+int jp__frame_header_parse(const uint8_t *p, jp__frame_header *h)
+{
+	if (get32(p) != JP__FRAME_MAGIC)
+		return JP_EFRAME;
+	h->type = get32(p + 4);
+	h->len = get64(p + 8);
+	if (h->type < JP__F_HELLO || h->type > JP__F_RESULT)
+		return JP_EFRAME;
+	if (h->len < JP__FRAME_HDR || h->len > JP__FRAME_MAX || h->len % JP__FRAME_ALIGN)
+		return JP_EFRAME;
+	return 0;
+}
+
+int jp__frame_begin(jp__buf *b, uint32_t type, size_t *start)
+{
+	int err = jp__buf_pad(b, JP__FRAME_ALIGN);
+	if (err)
+		return err;
+	*start = b->len;
+	if ((err = append32(b, JP__FRAME_MAGIC)) || (err = append32(b, type)))
+		return err;
+	return append64(b, 0);
+}
+
+void jp__frame_end(jp__buf *b, size_t start)
+{
+	/* The pad can only fail for lack of memory, and the frame's capacity
+	 * was reserved in 64-byte multiples by jp__buf_reserve. */
+	(void)jp__buf_pad(b, JP__FRAME_ALIGN);
+	put64(b->data + start + 8, b->len - start);
+}
+
+/* Check a frame's header against the expected type; return a cursor on
+ * its payload. */
+static int open_frame(const uint8_t *frame, size_t len, uint32_t type, cursor *c)
+{
+	jp__frame_header h;
+	if (len < JP__FRAME_HDR || jp__frame_header_parse(frame, &h) || h.type != type ||
+	    h.len != len)
+		return JP_EFRAME;
+	*c = (cursor){ .base = frame, .pos = JP__FRAME_HDR, .len = len };
+	return 0;
+}
+
+/* ---- argument blobs -------------------------------------------------- */
+/*
+ * An argument is a 16-byte record header (kind, reserved, payload length)
+ * then its payload, padded to 8. An array's payload is dtype, ndim, the
+ * shape, then its data at the next 64-byte boundary of the blob.
+ */
+
+static int put_arg(jp__buf *blob, uint32_t kind, const void *p, size_t n)
+{
+	int err;
+	if ((err = jp__buf_reserve(blob, 16 + n + 8)) || (err = append32(blob, kind)) ||
+	    (err = append32(blob, 0)) || (err = append64(blob, n)) ||
+	    (err = jp__buf_append(blob, p, n)))
+		return err;
+	return jp__buf_pad(blob, 8);
+}
+
+int jp__args_put_i64(jp__buf *blob, int64_t v) { return put_arg(blob, JP__ARG_I64, &v, 8); }
+int jp__args_put_f64(jp__buf *blob, double v) { return put_arg(blob, JP__ARG_F64, &v, 8); }
+
+int jp__args_put_bytes(jp__buf *blob, const void *p, size_t n)
+{
+	return put_arg(blob, JP__ARG_BYTES, p, n);
+}
+
+int jp__args_put_array(jp__buf *blob, const jp_array *a)
+{
+	if (!a || a->ndim < 0 || a->ndim > JP_MAX_NDIM || !jp_dtype_size(a->dtype))
+		return -EINVAL;
+	size_t nbytes = jp_array_nbytes(a);
+	if (nbytes == SIZE_MAX || (nbytes && !a->data))
+		return -EINVAL;
+	int err;
+	size_t hdr = blob->len;
+	if ((err = jp__buf_reserve(blob, 16 + 8 + 8 * (size_t)a->ndim + 128 + nbytes)) ||
+	    (err = append32(blob, JP__ARG_ARRAY)) || (err = append32(blob, 0)) ||
+	    (err = append64(blob, 0)))
+		return err;
+	size_t payload = blob->len;
+	append32(blob, (uint32_t)a->dtype);
+	append32(blob, (uint32_t)a->ndim);
+	for (int i = 0; i < a->ndim; i++)
+		append64(blob, a->shape[i]);
+	jp__buf_pad(blob, 64);
+	jp__buf_append(blob, a->data, nbytes);
+	put64(blob->data + hdr + 8, blob->len - payload);
+	return jp__buf_pad(blob, 8);
+}
+
+int jp__array_record_decode(const uint8_t *rec, size_t len, jp_array *a)
+{
+	/* The record starts 8-aligned, after a 16-byte header; the data offset
+	 * is 64-aligned in the blob, which is 64-aligned in memory. */
+	cursor c = { .base = rec, .pos = 0, .len = len };
+	uint32_t dtype = take32(&c), ndim = take32(&c);
+	if (c.bad || !jp_dtype_size((jp_dtype)dtype) || ndim > JP_MAX_NDIM)
+		return JP_EFRAME;
+	memset(a, 0, sizeof *a);
+	a->dtype = (jp_dtype)dtype;
+	a->ndim = (int)ndim;
+	for (uint32_t i = 0; i < ndim; i++)
+		a->shape[i] = take64(&c);
+	if (c.bad)
+		return JP_EFRAME;
+	size_t data = jp__align_up((uintptr_t)(rec + c.pos), 64) - (uintptr_t)rec;
+	size_t nbytes = jp_array_nbytes(a);
+	if (nbytes == SIZE_MAX || data > len || len - data != nbytes)
+		return JP_EFRAME;
+	a->data = (void *)(rec + data); /* read-only by contract */
+	return 0;
+}
+
+int jp__args_decode(const uint8_t *blob, size_t len, uint32_t nargs, jp__arg *out)
+{
+	cursor c = { .base = blob, .pos = 0, .len = len };
+	for (uint32_t i = 0; i < nargs; i++) {
+		uint32_t kind = take32(&c);
+		take32(&c);
+		uint64_t n = take64(&c);
+		const uint8_t *p = take(&c, n);
+		skip_to(&c, 8);
+		if (c.bad)
+			return JP_EFRAME;
+		if (kind < JP__ARG_I64 || kind > JP__ARG_ARRAY)
+			return JP_EFRAME;
+		if ((kind == JP__ARG_I64 || kind == JP__ARG_F64) && n != 8)
+			return JP_EFRAME;
+		out[i] = (jp__arg){ .kind = kind, .data = p, .len = n };
+	}
+	return c.pos == len ? 0 : JP_EFRAME;
+}
+
+/* ---- HELLO ----------------------------------------------------------- */
+
+int jp__hello_encode(jp__buf *b, int32_t pid, int32_t status, const char *msg)
+{
+	size_t start, n = msg ? strlen(msg) : 0;
+	int err;
+	if ((err = jp__frame_begin(b, JP__F_HELLO, &start)) ||
+	    (err = append32(b, (uint32_t)pid)) || (err = append32(b, (uint32_t)status)) ||
+	    (err = append64(b, n)) || (err = jp__buf_append(b, msg, n)))
+		return err;
+	jp__frame_end(b, start);
+	return 0;
+}
+
+int jp__hello_decode(const uint8_t *frame, size_t len, int32_t *pid,
+		     int32_t *status, const char **msg, size_t *msglen)
+{
+	cursor c;
+	if (open_frame(frame, len, JP__F_HELLO, &c))
+		return JP_EFRAME;
+	*pid = (int32_t)take32(&c);
+	*status = (int32_t)take32(&c);
+	*msglen = take64(&c);
+	*msg = (const char *)take(&c, *msglen);
+	return c.bad ? JP_EFRAME : 0;
+}
+
+/* ---- CALL ------------------------------------------------------------ */
+
+int jp__call_encode(jp__buf *b, uint64_t call_id, char *const *names,
+		    uint32_t ntasks, const jp__buf *args, uint32_t nargs)
+{
+	size_t start;
+	int err;
+	if ((err = jp__frame_begin(b, JP__F_CALL, &start)) || (err = append64(b, call_id)) ||
+	    (err = append32(b, ntasks)) || (err = append32(b, nargs)))
+		return err;
+	for (uint32_t i = 0; i < ntasks; i++) {
+		size_t n = strlen(names[i]);
+		if ((err = append32(b, (uint32_t)n)) || (err = jp__buf_append(b, names[i], n)) ||
+		    (err = jp__buf_pad(b, 4)))
+			return err;
+	}
+	if ((err = jp__buf_pad(b, 64)) || (err = append64(b, args->len)) ||
+	    (err = jp__buf_pad(b, 64)) || (err = jp__buf_append(b, args->data, args->len)))
+		return err;
+	jp__frame_end(b, start);
+	return 0;
+}
+
+int jp__call_decode(const uint8_t *frame, size_t len, jp__call_header *ch)
+{
+	cursor c;
+	if (open_frame(frame, len, JP__F_CALL, &c))
+		return JP_EFRAME;
+	ch->call_id = take64(&c);
+	ch->ntasks = take32(&c);
+	ch->nargs = take32(&c);
+	size_t names = c.pos;
+	for (uint32_t i = 0; i < ch->ntasks && !c.bad; i++) {
+		uint32_t n = take32(&c);
+		if (n == 0 || n > JP__MAX_TASK_NAME)
+			return JP_EFRAME;
+		take(&c, n);
+		skip_to(&c, 4);
+	}
+	ch->names = frame + names;
+	ch->names_len = c.pos - names;
+	skip_to(&c, 64);
+	ch->args_len = take64(&c);
+	skip_to(&c, 64);
+	ch->args = take(&c, ch->args_len);
+	return c.bad ? JP_EFRAME : 0;
+}
+
+int jp__call_next_name(const jp__call_header *ch, size_t *pos, const char **name,
+		       size_t *len)
+{
+	cursor c = { .base = ch->names, .pos = *pos, .len = ch->names_len };
+	*len = take32(&c);
+	*name = (const char *)take(&c, *len);
+	skip_to(&c, 4);
+	*pos = c.pos;
+	return c.bad ? JP_EFRAME : 0;
+}
+
+/* ---- BATCH ----------------------------------------------------------- */
+
+/* BATCH and RESULT open alike: call id, unit count (patched as units are
+ * added), reserved. */
+static int begin_units_frame(jp__buf *b, uint32_t type, uint64_t call_id, size_t *start)
+{
+	int err;
+	if ((err = jp__frame_begin(b, type, start)) || (err = append64(b, call_id)) ||
+	    (err = append32(b, 0)) || (err = append32(b, 0)))
+		return err;
+	return 0;
+}
+
+int jp__batch_begin(jp__buf *b, uint64_t call_id, size_t *start)
+{
+	return begin_units_frame(b, JP__F_BATCH, call_id, start);
+}
+
+int jp__batch_add(jp__buf *b, size_t start, const jp__unit *u)
+{
+	int err;
+	if ((err = jp__buf_reserve(b, 48 + 64 + u->args_len)) || (err = append64(b, u->seq)) ||
+	    (err = append64(b, u->begin)) || (err = append64(b, u->end)) ||
+	    (err = append32(b, u->task)) || (err = append32(b, u->nargs)) ||
+	    (err = append64(b, u->args_len)))
+		return err;
+	if (u->args_len &&
+	    ((err = jp__buf_pad(b, 64)) || (err = jp__buf_append(b, u->args, u->args_len))))
+		return err;
+	uint8_t *count = b->data + start + JP__FRAME_HDR + 8;
+	put32(count, get32(count) + 1);
+	return 0;
+}
+
+int jp__batch_decode(const uint8_t *frame, size_t len, uint64_t *call_id, jp__iter *it)
+{
+	cursor c;
+	if (open_frame(frame, len, JP__F_BATCH, &c))
+		return JP_EFRAME;
+	*call_id = take64(&c);
+	uint32_t n = take32(&c);
+	take32(&c);
+	if (c.bad)
+		return JP_EFRAME;
+	*it = (jp__iter){ .base = frame, .pos = c.pos, .len = len, .left = n };
+	return 0;
+}
+
+int jp__batch_next(jp__iter *it, jp__unit *u)
+{
+	if (it->left == 0)
+		return 0;
+	cursor c = { .base = it->base, .pos = it->pos, .len = it->len };
+	u->seq = take64(&c);
+	u->begin = take64(&c);
+	u->end = take64(&c);
+	u->task = take32(&c);
+	u->nargs = take32(&c);
+	u->args_len = take64(&c);
+	u->args = NULL;
+	if (u->args_len) {
+		skip_to(&c, 64);
+		u->args = take(&c, u->args_len);
+	}
+	if (c.bad || u->end < u->begin)
+		return JP_EFRAME;
+	it->pos = c.pos;
+	it->left--;
+	return 1;
+}
+
+/* ---- RESULT ---------------------------------------------------------- */
+
+int jp__result_begin(jp__buf *b, uint64_t call_id, size_t *start)
+{
+	return begin_units_frame(b, JP__F_RESULT, call_id, start);
+}
+
+int jp__result_open(jp__buf *b, size_t start, uint64_t seq, size_t *rec)
+{
+	int err = jp__buf_pad(b, 8);
+	if (err)
+		return err;
+	*rec = b->len;
+	if ((err = append64(b, seq)) || (err = append32(b, 0)) || (err = append32(b, 0)) ||
+	    (err = append64(b, 0)))
+		return err;
+	uint8_t *count = b->data + start + JP__FRAME_HDR + 8;
+	put32(count, get32(count) + 1);
+	return 0;
+}
+
+void *jp__result_reserve(jp__buf *b, size_t len, size_t *off)
+{
+	if (jp__buf_reserve(b, 64 + len) || jp__buf_pad(b, 64))
+		return NULL;
+	*off = b->len;
+	b->len += len;
+	return b->data + *off;
+}
+
+void jp__result_close(jp__buf *b, size_t rec, int32_t status, size_t data_len)
+{
+	/* Without data the decoder expects no padding after the record. */
+	if (data_len == 0)
+		b->len = rec + 24;
+	put32(b->data + rec + 8, (uint32_t)status);
+	put64(b->data + rec + 16, data_len);
+}
+
+int jp__result_decode(const uint8_t *frame, size_t len, uint64_t *call_id, jp__iter *it)
+{
+	cursor c;
+	if (open_frame(frame, len, JP__F_RESULT, &c))
+		return JP_EFRAME;
+	*call_id = take64(&c);
+	uint32_t n = take32(&c);
+	take32(&c);
+	if (c.bad)
+		return JP_EFRAME;
+	*it = (jp__iter){ .base = frame, .pos = c.pos, .len = len, .left = n };
+	return 0;
+}
+
+int jp__result_next(jp__iter *it, jp__result *r)
+{
+	if (it->left == 0)
+		return 0;
+	cursor c = { .base = it->base, .pos = it->pos, .len = it->len };
+	skip_to(&c, 8);
+	r->seq = take64(&c);
+	r->status = (int32_t)take32(&c);
+	take32(&c);
+	r->len = take64(&c);
+	r->data = NULL;
+	if (r->len) {
+		skip_to(&c, 64);
+		r->data = take(&c, r->len);
+	}
+	if (c.bad)
+		return JP_EFRAME;
+	it->pos = c.pos;
+	it->left--;
+	return 1;
+}

@@ -1,0 +1,308 @@
+/*
+ * worker.c - the worker's loop, and running one unit of work, which the
+ * sequential backend shares so a task behaves the same in both.
+ *
+ * A worker reads CALL and BATCH frames from its task socket, runs each
+ * unit, and writes one RESULT frame per batch to its result pipe. It exits
+ * when its master is gone: PR_SET_PDEATHSIG, a getppid() check right after
+ * setting it (the master may already be gone), and end of file on the task
+ * socket as the backstop.
+ */
+#include "internal.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+/* ---- running units (worker and sequential backend) ------------------ */
+
+int jp__runner_set_call(jp__runner *r, uint64_t call_id, const jp__call_header *ch)
+{
+	/* Build the new call's state aside; the old one stays on failure.
+	 * Names are resolved once per call, not once per unit. */
+	size_t nt = ch->ntasks ? ch->ntasks : 1;
+	jp__runner next = { .slot = r->slot, .call_id = call_id, .ntasks = ch->ntasks,
+			    .nshared = ch->nargs, .args_cap = (size_t)ch->nargs + 8 };
+	next.tasks = calloc(nt, sizeof *next.tasks);
+	next.task_names = calloc(nt, sizeof *next.task_names);
+	next.args = malloc(next.args_cap * sizeof *next.args);
+	int err = next.tasks && next.task_names && next.args ? 0 : -ENOMEM;
+	size_t pos = 0;
+	for (uint32_t i = 0; i < ch->ntasks && !err; i++) {
+		const char *name;
+		size_t len;
+		if ((err = jp__call_next_name(ch, &pos, &name, &len)))
+			break;
+		next.tasks[i] = jp__task_lookup(name, len);
+		if (!(next.task_names[i] = strndup(name, len)))
+			err = -ENOMEM;
+	}
+	if (!err)
+		err = jp__args_decode(ch->args, ch->args_len, ch->nargs, next.args);
+	if (err) {
+		jp__runner_free(&next);
+		return err;
+	}
+	jp__runner_free(r);
+	*r = next;
+	return 0;
+}
+
+void jp__runner_free(jp__runner *r)
+{
+	for (uint32_t i = 0; r->task_names && i < r->ntasks; i++)
+		free(r->task_names[i]);
+	free(r->task_names);
+	free(r->tasks);
+	free(r->args);
+	r->task_names = NULL;
+	r->tasks = NULL;
+	r->args = NULL;
+	r->ntasks = 0;
+	r->nshared = r->args_cap = 0;
+}
+
+/* Close the unit's record with a failure message in place of any result. */
+static void close_failed(jp__buf *out, size_t rec, int32_t status, const char *msg)
+{
+	out->len = rec + 24; /* the record header stays, any data goes */
+	size_t n = strlen(msg), off;
+	void *p = n ? jp__result_reserve(out, n, &off) : NULL;
+	if (p)
+		memcpy(p, msg, n);
+	jp__result_close(out, rec, status, p ? n : 0);
+}
+
+int jp__run_unit(jp__runner *r, const jp__unit *u, jp__buf *out, size_t frame, jp_task *t)
+{
+	size_t rec;
+	int err = jp__result_open(out, frame, u->seq, &rec);
+	if (err)
+		return err;
+	if (u->task >= r->ntasks)
+		return JP_EFRAME;
+	const jp__task_entry *e = r->tasks[u->task];
+	if (!e) {
+		char msg[JP__ERRMSG_MAX];
+		jp__msgf(msg, sizeof msg, "no task \"%s\" is registered in worker %d (pid %d): register it before jp_pool_open",
+			 r->task_names[u->task], r->slot, (int)getpid());
+		close_failed(out, rec, JP_ENOTASK, msg);
+		return JP_ENOTASK;
+	}
+	size_t nargs = r->nshared + u->nargs;
+	if (nargs > r->args_cap) {
+		jp__arg *a = realloc(r->args, nargs * sizeof *a);
+		if (!a)
+			return -ENOMEM;
+		r->args = a;
+		r->args_cap = nargs;
+	}
+	if (jp__args_decode(u->args, u->args_len, u->nargs, r->args + r->nshared))
+		return JP_EFRAME;
+
+	*t = (jp_task){ .name = e->name, .begin = u->begin, .end = u->end, .slot = r->slot,
+			.args = r->args, .nargs = nargs, .out = out,
+			.result_off = SIZE_MAX };
+	int rc = e->fn(t);
+	if (rc != 0 || t->failed) {
+		if (!t->failed)
+			jp__msgf(t->errmsg, sizeof t->errmsg, "returned %d without jp_task_fail", rc);
+		close_failed(out, rec, JP_ETASK, t->errmsg);
+		return JP_ETASK;
+	}
+	jp__result_close(out, rec, 0, t->result_off == SIZE_MAX ? 0 : t->result_len);
+	return 0;
+}
+
+int jp__run_batch(jp__runner *r, uint64_t call_id, jp__iter *it, jp__buf *out)
+{
+	size_t frame;
+	int err = jp__result_begin(out, call_id, &frame);
+	bool failed = false;
+	jp__unit u;
+	jp_task t;
+	while (!err && (err = jp__batch_next(it, &u)) == 1) {
+		err = 0;
+		if (failed) {
+			/* the call fails anyway: the rest of the batch is cancelled */
+			size_t rec;
+			if (!(err = jp__result_open(out, frame, u.seq, &rec)))
+				jp__result_close(out, rec, JP_ECANCELED, 0);
+			continue;
+		}
+		int st = jp__run_unit(r, &u, out, frame, &t);
+		if (st == JP_ETASK || st == JP_ENOTASK)
+			failed = true;
+		else
+			err = st;
+	}
+	if (err)
+		return err;
+	jp__frame_end(out, frame);
+	return 0;
+}
+
+/* ---- the worker process --------------------------------------------- */
+
+/* Write all of buf; a failure means the master is gone, so exit quietly. */
+static void write_all_or_exit(int fd, const uint8_t *p, size_t len)
+{
+	while (len) {
+		ssize_t n = write(fd, p, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			_exit(0);
+		p += n;
+		len -= (size_t)n;
+	}
+}
+
+/* Make in hold a whole frame at in->data + *start; returns its length, or
+ * 0 at end of file. Exits on a malformed frame. */
+static size_t read_frame(int fd, jp__buf *in, size_t *start)
+{
+	if (*start == in->len) {
+		*start = in->len = 0;
+	} else if (*start) {
+		/* keep frames at the buffer's 64-byte aligned front */
+		memmove(in->data, in->data + *start, in->len - *start);
+		in->len -= *start;
+		*start = 0;
+	}
+	size_t need = JP__FRAME_HDR;
+	for (;;) {
+		if (in->len >= JP__FRAME_HDR) {
+			jp__frame_header h;
+			if (jp__frame_header_parse(in->data, &h))
+				_exit(JP__EXIT_BADFRAME);
+			need = h.len;
+			if (in->len >= need)
+				return need;
+		}
+		size_t want = need - in->len < 65536 ? 65536 : need - in->len;
+		if (jp__buf_reserve(in, want))
+			_exit(JP__EXIT_BADFRAME);
+		ssize_t n = read(fd, in->data + in->len, in->cap - in->len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return 0;
+		in->len += (size_t)n;
+	}
+}
+
+/* A worker acts as if it had been exec'd: descriptors its master marked
+ * close-on-exec (other pools' and other workers' pipes among them) are not
+ * its to hold, or a sibling would never see end of file. */
+static void close_inherited(int keep1, int keep2)
+{
+	DIR *d = opendir("/proc/self/fd");
+	if (!d)
+		return;
+	int dfd = dirfd(d);
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		int fd = atoi(de->d_name);
+		if (fd <= 2 || fd == keep1 || fd == keep2 || fd == dfd)
+			continue;
+		int flags = fcntl(fd, F_GETFD);
+		if (flags >= 0 && (flags & FD_CLOEXEC))
+			close(fd);
+	}
+	closedir(d);
+}
+
+static void reset_signals(void)
+{
+	/* SIGINT goes to the whole foreground group on Ctrl-C: the master
+	 * decides what a worker does about it. A dead master's pipe is EPIPE. */
+	struct sigaction ign = { .sa_handler = SIG_IGN }, dfl = { .sa_handler = SIG_DFL };
+	sigaction(SIGINT, &ign, NULL);
+	sigaction(SIGPIPE, &ign, NULL);
+	sigaction(SIGTERM, &dfl, NULL);
+	sigaction(SIGCHLD, &dfl, NULL);
+	sigset_t none;
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+}
+
+int jp__run_initializer(int slot, const char *name, char *msg, size_t cap)
+{
+	int32_t st = 0, *status = &st;
+	const jp__task_entry *e = jp__task_lookup(name, strlen(name));
+	if (!e) {
+		jp__msgf(msg, cap, "initializer \"%s\" is not registered", name);
+		return JP_ENOTASK;
+	}
+	jp__buf scratch = { 0 };
+	jp_task t = { .name = e->name, .slot = slot, .out = &scratch, .result_off = SIZE_MAX };
+	int rc = e->fn(&t);
+	if (rc != 0 || t.failed) {
+		*status = JP_ETASK;
+		if (t.failed)
+			jp__msgf(msg, cap, "%s", t.errmsg);
+		else
+			jp__msgf(msg, cap, "returned %d without jp_task_fail", rc);
+	}
+	jp__buf_free(&scratch);
+	return st;
+}
+
+void jp__worker_main(int slot, int task_fd, int result_fd, pid_t master, const char *initializer)
+{
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (getppid() != master)
+		_exit(0);
+	reset_signals();
+	close_inherited(task_fd, result_fd);
+
+	jp__runner r = { .slot = slot };
+	jp__buf in = { 0 }, out = { 0 }, call = { 0 };
+	int32_t status = 0;
+	char msg[JP__ERRMSG_MAX] = "";
+	if (initializer)
+		status = jp__run_initializer(slot, initializer, msg, sizeof msg);
+	if (jp__hello_encode(&out, (int32_t)getpid(), status, msg))
+		_exit(1);
+	write_all_or_exit(result_fd, out.data, out.len);
+	if (status)
+		_exit(1);
+
+	size_t start = 0, len;
+	while ((len = read_frame(task_fd, &in, &start))) {
+		const uint8_t *f = in.data;
+		jp__frame_header h;
+		jp__frame_header_parse(f, &h);
+		if (h.type == JP__F_CALL) {
+			/* BATCH frames reuse `in`: keep the call's own copy */
+			jp__call_header ch;
+			call.len = 0;
+			if (jp__buf_append(&call, f, len) ||
+			    jp__call_decode(call.data, len, &ch) ||
+			    jp__runner_set_call(&r, ch.call_id, &ch))
+				_exit(JP__EXIT_BADFRAME);
+		} else if (h.type == JP__F_BATCH) {
+			uint64_t call_id;
+			jp__iter it;
+			out.len = 0;
+			if (jp__batch_decode(f, len, &call_id, &it) || call_id != r.call_id ||
+			    jp__run_batch(&r, call_id, &it, &out))
+				_exit(JP__EXIT_BADFRAME);
+			/* what tasks printed reaches the terminal before the result */
+			fflush(stdout);
+			fflush(stderr);
+			write_all_or_exit(result_fd, out.data, out.len);
+		} else {
+			_exit(JP__EXIT_BADFRAME);
+		}
+		start += len;
+	}
+	_exit(0);
+}

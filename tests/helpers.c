@@ -1,0 +1,127 @@
+/*
+ * helpers.c - shared test helpers.
+ */
+#include "helpers.h"
+
+#include <ctype.h>
+#include <signal.h>
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+int jpt_children(pid_t *pids, int max)
+{
+	/* Scan /proc rather than trusting /proc/self/task/N/children, which
+	 * needs a kernel option. */
+	DIR *d = opendir("/proc");
+	int n = 0;
+	if (!d)
+		return -1;
+	struct dirent *de;
+	pid_t self = getpid();
+	while ((de = readdir(d))) {
+		if (!isdigit((unsigned char)de->d_name[0]))
+			continue;
+		char path[300], buf[512];
+		snprintf(path, sizeof path, "/proc/%s/stat", de->d_name);
+		FILE *f = fopen(path, "re");
+		if (!f)
+			continue;
+		size_t len = fread(buf, 1, sizeof buf - 1, f);
+		fclose(f);
+		buf[len] = '\0';
+		/* pid (comm) state ppid: comm may hold spaces and parens */
+		char *rp = strrchr(buf, ')');
+		char state;
+		int ppid;
+		if (rp && sscanf(rp + 1, " %c %d", &state, &ppid) == 2 && ppid == self) {
+			if (n < max)
+				pids[n] = (pid_t)atoi(de->d_name);
+			n++;
+		}
+	}
+	closedir(d);
+	return n;
+}
+
+void jpt_assert_no_children(void)
+{
+	pid_t pids[16];
+	int n = jpt_children(pids, 16);
+	ck_assert_msg(n == 0, "%d child process(es) left behind, first pid %d", n,
+		      n > 0 ? (int)pids[0] : 0);
+}
+
+static int count_in(const char *dir)
+{
+	DIR *d = opendir(dir);
+	int n = 0;
+	if (!d)
+		return 0;
+	struct dirent *de;
+	while ((de = readdir(d)))
+		if (strstr(de->d_name, "jobpool"))
+			n++;
+	closedir(d);
+	return n;
+}
+
+int jpt_count_jobpool_files(void)
+{
+	const char *tmp = getenv("TMPDIR");
+	return count_in("/dev/shm") + count_in(tmp && *tmp ? tmp : "/tmp");
+}
+
+jp_pool *jpt_open(int n_jobs)
+{
+	jp_options opt = JP_OPTIONS_INIT;
+	opt.n_jobs = n_jobs;
+	jp_pool *pool = NULL;
+	int err = jp_pool_open(&pool, &opt);
+	ck_assert_msg(err == 0, "jp_pool_open(n_jobs=%d): %s: %s", n_jobs, jp_strerror(err),
+		      jp_pool_errmsg(NULL));
+	return pool;
+}
+
+TCase *jpt_tcase(const char *name)
+{
+	TCase *tc = tcase_create(name);
+	tcase_set_timeout(tc, 120);
+	return tc;
+}
+
+int jpt_run(Suite *s)
+{
+	int before = jpt_count_jobpool_files();
+	/* Workers a test leaks outlive the test's own process: as a subreaper
+	 * this process inherits them, and counts them below. */
+	prctl(PR_SET_CHILD_SUBREAPER, 1);
+	SRunner *sr = srunner_create(s);
+	srunner_set_fork_status(sr, CK_FORK);
+	srunner_run_all(sr, CK_ENV);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	/* Each test ran in its own child, which check reaped; what is left is
+	 * what the tests leaked. */
+	pid_t pids[16];
+	int kids = jpt_children(pids, 16);
+	int after = jpt_count_jobpool_files();
+	if (kids > 0) {
+		fprintf(stderr, "FAIL: %d process(es) left behind by the suite\n", kids);
+		failed++;
+		for (int i = 0; i < kids && i < 16; i++) {
+			kill(pids[i], SIGKILL);
+			waitpid(pids[i], NULL, 0);
+		}
+	}
+	if (after > before) {
+		fprintf(stderr, "FAIL: %d jobpool file(s) left in /dev/shm or the temp folder\n",
+			after - before);
+		failed++;
+	}
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

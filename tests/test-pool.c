@@ -1,0 +1,372 @@
+/*
+ * test-pool.c - calls on a pool: order, arguments, results, reuse.
+ * Every case runs for n_jobs 1 (the sequential backend) to 4.
+ */
+#include "helpers.h"
+
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* f(k) = k*k for k in the task's range, as int64. */
+static int squares(jp_task *t)
+{
+	size_t b = jp_task_begin(t), e = jp_task_end(t);
+	int64_t *out = jp_task_result_alloc(t, (e - b) * sizeof *out);
+	if (!out)
+		return jp_task_fail(t, "no memory");
+	for (size_t k = b; k < e; k++)
+		out[k - b] = (int64_t)(k * k);
+	return 0;
+}
+JP_TASK(squares);
+
+/* One item: shared f64 offset (arg 0) plus its own i64 (arg 1). */
+static int offset_add(jp_task *t)
+{
+	double off;
+	int64_t v;
+	if (jp_task_nargs(t) != 2 || jp_task_arg_f64(t, 0, &off) || jp_task_arg_i64(t, 1, &v))
+		return jp_task_fail(t, "bad arguments");
+	double r = off + (double)v;
+	return jp_task_set_result(t, &r, sizeof r);
+}
+JP_TASK(offset_add);
+
+/* One item: its bytes argument reversed. */
+static int reverse_bytes(jp_task *t)
+{
+	const void *p;
+	size_t n;
+	if (jp_task_arg_bytes(t, 0, &p, &n))
+		return jp_task_fail(t, "no bytes argument");
+	char *out = jp_task_result_alloc(t, n);
+	for (size_t i = 0; i < n; i++)
+		out[i] = ((const char *)p)[n - 1 - i];
+	return 0;
+}
+JP_TASK(reverse_bytes);
+
+/* Row sums of a float64 matrix passed inline, for the rows in range. */
+static int row_sums(jp_task *t)
+{
+	jp_array a;
+	if (jp_task_arg_array(t, 0, &a) || a.dtype != JP_FLOAT64 || a.ndim != 2)
+		return jp_task_fail(t, "expected a 2-d float64 array");
+	if ((uintptr_t)a.data % 64)
+		return jp_task_fail(t, "array data not 64-byte aligned");
+	const double *d = a.data;
+	size_t b = jp_task_begin(t), e = jp_task_end(t);
+	double *out = jp_task_result_alloc(t, (e - b) * sizeof *out);
+	for (size_t i = b; i < e; i++) {
+		double s = 0;
+		for (size_t j = 0; j < a.shape[1]; j++)
+			s += d[i * a.shape[1] + j];
+		out[i - b] = s;
+	}
+	return 0;
+}
+JP_TASK(row_sums);
+
+/* Who ran me: slot and pid. */
+struct whoami {
+	int32_t slot, pid;
+};
+static int whoami(jp_task *t)
+{
+	struct whoami w = { jp_task_worker(t), (int32_t)getpid() };
+	return jp_task_set_result(t, &w, sizeof w);
+}
+JP_TASK(whoami);
+
+/* A large result: `size` bytes of a pattern seeded by the index. */
+static int big_result(jp_task *t)
+{
+	int64_t size;
+	jp_task_arg_i64(t, 0, &size);
+	uint8_t *p = jp_task_result_alloc(t, (size_t)size);
+	if (!p)
+		return jp_task_fail(t, "cannot allocate %lld bytes", (long long)size);
+	for (int64_t i = 0; i < size; i++)
+		p[i] = (uint8_t)(i * 7 + jp_task_begin(t));
+	return 0;
+}
+JP_TASK(big_result);
+
+static int init_value;
+static int set_init_value(jp_task *t)
+{
+	init_value = 1000 + jp_task_worker(t);
+	return 0;
+}
+JP_TASK(set_init_value);
+
+static int read_init_value(jp_task *t)
+{
+	int32_t v[2] = { init_value, jp_task_worker(t) };
+	return jp_task_set_result(t, v, sizeof v);
+}
+JP_TASK(read_init_value);
+
+static jp_pool *open_with(int n_jobs, const char *batch_size)
+{
+	jp_options opt = JP_OPTIONS_INIT;
+	opt.n_jobs = n_jobs;
+	opt.batch_size = batch_size;
+	jp_pool *pool;
+	int err = jp_pool_open(&pool, &opt);
+	ck_assert_msg(!err, "open: %s", jp_pool_errmsg(NULL));
+	return pool;
+}
+
+static void check_squares(jp_pool *pool, size_t n)
+{
+	jp_call *c;
+	ck_assert_int_eq(jp_map_new(&c, pool, "squares", n), 0);
+	ck_assert_int_eq(jp_call_run(c), 0);
+	ck_assert_uint_eq(jp_call_size(c), n);
+	const void *data;
+	size_t len;
+	ck_assert_int_eq(jp_call_output(c, &data, &len), 0);
+	ck_assert_uint_eq(len, n * sizeof(int64_t));
+	const int64_t *v = data;
+	for (size_t k = 0; k < n; k++)
+		ck_assert_int_eq(v[k], (int64_t)(k * k));
+	jp_call_free(c);
+}
+
+START_TEST(map_in_order)
+{
+	int n_jobs = _i;
+	const char *sizes[] = { "auto", "1", "7", "1000000" };
+	for (size_t s = 0; s < 4; s++) {
+		jp_pool *pool = open_with(n_jobs, sizes[s]);
+		check_squares(pool, 1000);
+		check_squares(pool, 1);
+		check_squares(pool, 3);
+		check_squares(pool, 12345);
+		jp_pool_close(pool);
+	}
+	jpt_assert_no_children();
+}
+END_TEST
+
+START_TEST(empty_calls)
+{
+	jp_pool *pool = jpt_open(_i);
+	jp_call *c;
+	const void *data;
+	size_t len = 99;
+	ck_assert_int_eq(jp_map_new(&c, pool, "squares", 0), 0);
+	ck_assert_int_eq(jp_call_output(c, &data, &len), -EAGAIN);
+	ck_assert_int_eq(jp_call_run(c), 0);
+	ck_assert_int_eq(jp_call_output(c, &data, &len), 0);
+	ck_assert_uint_eq(len, 0);
+	jp_call_free(c);
+	ck_assert_int_eq(jp_call_new(&c, pool), 0);
+	ck_assert_int_eq(jp_call_run(c), 0);
+	ck_assert_uint_eq(jp_call_size(c), 0);
+	jp_call_free(c);
+	jp_pool_close(pool);
+}
+END_TEST
+
+START_TEST(builder_items_and_args)
+{
+	jp_options opt = JP_OPTIONS_INIT;
+	opt.n_jobs = _i;
+	opt.batch_size = _i == 3 ? "5" : "auto";
+	jp_pool *pool;
+	ck_assert_int_eq(jp_pool_open(&pool, &opt), 0);
+	jp_call *c;
+	ck_assert_int_eq(jp_call_new(&c, pool), 0);
+	ck_assert_int_eq(jp_call_arg_f64(c, 0.5), 0); /* shared by every item */
+	const size_t n = 500;
+	for (size_t i = 0; i < n; i++) {
+		ck_assert_int_eq(jp_call_add(c, "offset_add"), (long)i);
+		ck_assert_int_eq(jp_call_arg_i64(c, (int64_t)i * 3), 0);
+	}
+	ck_assert_int_eq(jp_call_run(c), 0);
+	for (size_t i = 0; i < n; i++) {
+		const void *d;
+		size_t len;
+		ck_assert_int_eq(jp_call_result(c, i, &d, &len), 0);
+		ck_assert_uint_eq(len, sizeof(double));
+		ck_assert(*(const double *)d == 0.5 + 3.0 * (double)i);
+	}
+	/* a call runs again: same results, the old ones dropped */
+	ck_assert_int_eq(jp_call_run(c), 0);
+	const void *out;
+	size_t len;
+	ck_assert_int_eq(jp_call_output(c, &out, &len), 0);
+	ck_assert_uint_eq(len, n * sizeof(double));
+	ck_assert(((const double *)out)[n - 1] == 0.5 + 3.0 * (double)(n - 1));
+	ck_assert_int_eq(jp_call_result(c, n, &out, &len), -EINVAL);
+	jp_call_free(c);
+	jp_pool_close(pool);
+	jpt_assert_no_children();
+}
+END_TEST
+
+START_TEST(mixed_tasks_bytes_and_arrays)
+{
+	jp_pool *pool = jpt_open(_i);
+	jp_call *c;
+	ck_assert_int_eq(jp_call_new(&c, pool), 0);
+	char text[64];
+	for (int i = 0; i < 40; i++) {
+		if (i % 2) {
+			ck_assert_int_eq(jp_call_add(c, "reverse_bytes"), i);
+			snprintf(text, sizeof text, "item-%d", i);
+			ck_assert_int_eq(jp_call_arg_bytes(c, text, strlen(text)), 0);
+		} else {
+			ck_assert_int_eq(jp_call_add(c, "whoami"), i);
+		}
+	}
+	ck_assert_int_eq(jp_call_run(c), 0);
+	for (int i = 0; i < 40; i++) {
+		const void *d;
+		size_t len;
+		ck_assert_int_eq(jp_call_result(c, (size_t)i, &d, &len), 0);
+		if (i % 2) {
+			snprintf(text, sizeof text, "item-%d", i);
+			ck_assert_uint_eq(len, strlen(text));
+			for (size_t k = 0; k < len; k++)
+				ck_assert_int_eq(((const char *)d)[k], text[len - 1 - k]);
+		} else {
+			const struct whoami *w = d;
+			ck_assert_uint_eq(len, sizeof *w);
+			ck_assert_int_ge(w->slot, 0);
+			ck_assert_int_lt(w->slot, jp_pool_n_jobs(pool));
+			ck_assert_int_eq(w->pid, jp_pool_worker_pid(pool, w->slot));
+		}
+	}
+	jp_call_free(c);
+
+	/* an inline array, shared by a map over its rows */
+	enum { R = 301, C = 17 };
+	double *m = malloc(R * C * sizeof *m);
+	for (int i = 0; i < R * C; i++)
+		m[i] = (double)(i % 13) - 4.0;
+	jp_array a = { .dtype = JP_FLOAT64, .ndim = 2, .shape = { R, C }, .data = m };
+	ck_assert_int_eq(jp_map_new(&c, pool, "row_sums", R), 0);
+	ck_assert_int_eq(jp_call_arg_array(c, &a), 0);
+	int rc = jp_call_run(c);
+	const char *msg;
+	jp_call_error(c, NULL, &msg);
+	ck_assert_msg(rc == 0, "run: %s", msg);
+	const void *out;
+	size_t len;
+	ck_assert_int_eq(jp_call_output(c, &out, &len), 0);
+	ck_assert_uint_eq(len, R * sizeof(double));
+	for (int i = 0; i < R; i++) {
+		double s = 0;
+		for (int j = 0; j < C; j++)
+			s += m[i * C + j];
+		ck_assert(((const double *)out)[i] == s);
+	}
+	jp_call_free(c);
+	free(m);
+	jp_array bad = { .dtype = (jp_dtype)99, .ndim = 1, .shape = { 4 } };
+	ck_assert_int_eq(jp_map_new(&c, pool, "row_sums", 1), 0);
+	ck_assert_int_eq(jp_call_arg_array(c, &bad), -EINVAL);
+	jp_call_free(c);
+	jp_pool_close(pool);
+}
+END_TEST
+
+START_TEST(thousand_calls_reuse_workers)
+{
+	jp_pool *pool = jpt_open(_i);
+	int n = jp_pool_n_jobs(pool);
+	pid_t pids[8];
+	for (int s = 0; s < n; s++)
+		pids[s] = jp_pool_worker_pid(pool, s);
+	unsigned long spawned = jp_pool_spawn_count(pool);
+	ck_assert_uint_eq(spawned, n > 1 ? (unsigned long)n : 0);
+	for (int i = 0; i < 1000; i++)
+		check_squares(pool, 16);
+	ck_assert_uint_eq(jp_pool_spawn_count(pool), spawned);
+	for (int s = 0; s < n; s++)
+		ck_assert_int_eq(jp_pool_worker_pid(pool, s), pids[s]);
+	pid_t kids[16];
+	ck_assert_int_eq(jpt_children(kids, 16), n > 1 ? n : 0);
+	jp_pool_close(pool);
+	jpt_assert_no_children();
+}
+END_TEST
+
+START_TEST(large_results)
+{
+	jp_pool *pool = jpt_open(_i);
+	jp_call *c;
+	/* 3 x 100 MiB, each far above the pipe's capacity, plus small ones */
+	const int64_t sizes[] = { 100 << 20, 1, 100 << 20, 0, 70000, 100 << 20 };
+	const size_t n = sizeof sizes / sizeof sizes[0];
+	ck_assert_int_eq(jp_call_new(&c, pool), 0);
+	for (size_t i = 0; i < n; i++) {
+		jp_call_add(c, "big_result");
+		jp_call_arg_i64(c, sizes[i]);
+	}
+	ck_assert_int_eq(jp_call_run(c), 0);
+	for (size_t i = 0; i < n; i++) {
+		const void *d;
+		size_t len;
+		ck_assert_int_eq(jp_call_result(c, i, &d, &len), 0);
+		ck_assert_uint_eq(len, (size_t)sizes[i]);
+		const uint8_t *p = d;
+		for (size_t k = 0; k < len; k += 4093)
+			ck_assert_uint_eq(p[k], (uint8_t)(k * 7 + i));
+		if (len)
+			ck_assert_uint_eq(p[len - 1], (uint8_t)((len - 1) * 7 + i));
+	}
+	jp_call_free(c);
+	jp_pool_close(pool);
+}
+END_TEST
+
+START_TEST(initializer_runs_in_each_worker)
+{
+	jp_options opt = JP_OPTIONS_INIT;
+	opt.n_jobs = _i;
+	opt.initializer = "set_init_value";
+	opt.batch_size = "1";
+	jp_pool *pool;
+	ck_assert_int_eq(jp_pool_open(&pool, &opt), 0);
+	jp_call *c;
+	ck_assert_int_eq(jp_call_new(&c, pool), 0);
+	for (int i = 0; i < 20; i++)
+		jp_call_add(c, "read_init_value");
+	ck_assert_int_eq(jp_call_run(c), 0);
+	for (int i = 0; i < 20; i++) {
+		const void *d;
+		size_t len;
+		ck_assert_int_eq(jp_call_result(c, (size_t)i, &d, &len), 0);
+		const int32_t *v = d;
+		ck_assert_int_eq(v[0], 1000 + v[1]);
+	}
+	jp_call_free(c);
+	jp_pool_close(pool);
+	jpt_assert_no_children();
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("pool");
+	TCase *tc = jpt_tcase("calls");
+	tcase_add_loop_test(tc, map_in_order, 1, 5);
+	tcase_add_loop_test(tc, empty_calls, 1, 3);
+	tcase_add_loop_test(tc, builder_items_and_args, 1, 5);
+	tcase_add_loop_test(tc, mixed_tasks_bytes_and_arrays, 1, 5);
+	tcase_add_loop_test(tc, initializer_runs_in_each_worker, 1, 4);
+	suite_add_tcase(s, tc);
+	tc = jpt_tcase("reuse");
+	tcase_add_loop_test(tc, thousand_calls_reuse_workers, 1, 5);
+	tcase_add_loop_test(tc, large_results, 1, 3);
+	suite_add_tcase(s, tc);
+	return jpt_run(s);
+}
