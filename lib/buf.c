@@ -43,6 +43,8 @@ int jp__buf_append(jp__buf *b, const void *p, size_t n)
 int jp__buf_pad(jp__buf *b, size_t align)
 {
 	size_t to = jp__align_up(b->len, align);
+	if (to == b->len)
+		return 0;
 	int err = jp__buf_reserve(b, to - b->len);
 	if (err)
 		return err;

@@ -48,6 +48,7 @@ int jp_call_new(jp_call **call, jp_pool *pool)
 int jp_map_new(jp_call **call, jp_pool *pool, const char *task, size_t n)
 {
 	uint32_t idx;
+	*call = NULL;
 	int err = task ? jp_call_new(call, pool) : -EINVAL;
 	if (err)
 		return err;

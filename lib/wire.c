@@ -268,7 +268,9 @@ int jp__call_decode(const uint8_t *frame, size_t len, jp__call_header *ch)
 	ch->args_len = take64(&c);
 	skip_to(&c, 64);
 	ch->args = take(&c, ch->args_len);
-	return c.bad ? JP_EFRAME : 0;
+	/* every argument takes at least its 16-byte header: a count beyond
+	 * that is corrupt, and would make a receiver allocate for nothing */
+	return c.bad || ch->nargs > ch->args_len / 16 ? JP_EFRAME : 0;
 }
 
 int jp__call_next_name(const jp__call_header *ch, size_t *pos, const char **name,
@@ -346,7 +348,7 @@ int jp__batch_next(jp__iter *it, jp__unit *u)
 		skip_to(&c, 64);
 		u->args = take(&c, u->args_len);
 	}
-	if (c.bad || u->end < u->begin)
+	if (c.bad || u->end < u->begin || u->nargs > u->args_len / 16)
 		return JP_EFRAME;
 	it->pos = c.pos;
 	it->left--;

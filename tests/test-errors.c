@@ -38,8 +38,12 @@ static int crash_at(jp_task *t)
 	jp_task_arg_i64(t, 0, &bad);
 	jp_task_arg_i64(t, 1, &sig);
 	if ((int64_t)jp_task_begin(t) == bad) {
-		if (sig)
+		if (sig) {
+			/* die by the signal itself, even where a sanitizer
+			 * would catch it and exit instead */
+			signal((int)sig, SIG_DFL);
 			raise((int)sig);
+		}
 		_exit(3);
 	}
 	int64_t v = (int64_t)jp_task_begin(t);
