@@ -8,16 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-int jp__buf_reserve(jp__buf *b, size_t extra)
+/* Move the contents to storage of exactly `cap` bytes (64-byte multiple). */
+static int resize(jp__buf *b, size_t cap)
 {
-	if (extra <= b->cap - b->len)
-		return 0;
-	if (extra > SIZE_MAX / 2 - b->len)
-		return -ENOMEM;
-	size_t cap = b->cap ? b->cap : 256;
-	while (cap - b->len < extra)
-		cap *= 2;
-	cap = jp__align_up(cap, 64);
 	void *p;
 	if (posix_memalign(&p, 64, cap))
 		return -ENOMEM;
@@ -27,6 +20,27 @@ int jp__buf_reserve(jp__buf *b, size_t extra)
 	b->data = p;
 	b->cap = cap;
 	return 0;
+}
+
+int jp__buf_reserve(jp__buf *b, size_t extra)
+{
+	if (extra <= b->cap - b->len)
+		return 0;
+	if (extra > SIZE_MAX / 2 - b->len)
+		return -ENOMEM;
+	size_t cap = b->cap ? b->cap : 256;
+	while (cap - b->len < extra)
+		cap *= 2;
+	return resize(b, jp__align_up(cap, 64));
+}
+
+int jp__buf_reserve_exact(jp__buf *b, size_t extra)
+{
+	if (extra <= b->cap - b->len)
+		return 0;
+	if (extra > SIZE_MAX / 2 - b->len)
+		return -ENOMEM;
+	return resize(b, jp__align_up(b->len + extra, 64));
 }
 
 int jp__buf_append(jp__buf *b, const void *p, size_t n)

@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static int find_or_add_task(jp_call *c, const char *task, uint32_t *idx)
 {
@@ -327,16 +328,21 @@ int jp_call_run(jp_call *c)
 	if (!c)
 		return -EINVAL;
 	jp_pool *p = c->pool;
-	if (p->busy) {
+	if (p->n_workers && p->owner != getpid()) {
+		/* the workers and their pipes belong to the parent: writing to
+		 * them from here would interleave with its own calls */
+		jp__pool_set_error(p, "this pool was opened by process %d; a forked child cannot run calls on it (open a pool of its own)",
+				   (int)p->owner);
+		return -ECHILD;
+	}
+	if (__atomic_exchange_n(&p->busy, true, __ATOMIC_ACQUIRE)) {
 		jp__pool_set_error(p, "the pool is already running a call: one call at a time per pool");
 		return -EBUSY;
 	}
 	int err = reset_for_run(c);
-	if (err)
-		return err;
-	p->busy = true;
-	err = jp__sched_run(c);
-	p->busy = false;
+	if (!err)
+		err = jp__sched_run(c);
+	__atomic_store_n(&p->busy, false, __ATOMIC_RELEASE);
 	finish_run(c);
 	if (err && !c->err)
 		jp__call_fail(c, err, 0, "%s", p->errmsg[0] ? p->errmsg : jp_strerror(err));

@@ -36,6 +36,9 @@ typedef struct jp__buf {
 } jp__buf;
 
 int jp__buf_reserve(jp__buf *b, size_t extra);
+/* Without the doubling: for a buffer that will hold one big frame and be
+ * kept as it is. */
+int jp__buf_reserve_exact(jp__buf *b, size_t extra);
 int jp__buf_append(jp__buf *b, const void *p, size_t n);
 int jp__buf_pad(jp__buf *b, size_t align); /* zero-fill len up to a multiple */
 void *jp__buf_take(jp__buf *b);            /* hand the storage to the caller */

@@ -46,7 +46,7 @@ struct jp_pool {
 	pid_t owner;         /* the process that opened it */
 	uint64_t last_call_id;
 	unsigned long spawned;
-	bool busy;           /* a call is running */
+	bool busy;           /* a call is running (set atomically) */
 	char errmsg[JP__ERRMSG_MAX];
 };
 

@@ -111,7 +111,8 @@ static int post_read(run *r, int slot)
 	if (need > w->in.len)
 		want = need >= BIG_FRAME ? need - w->in.len
 					 : (need - w->in.len > READ_CHUNK ? need - w->in.len : READ_CHUNK);
-	int err = jp__buf_reserve(&w->in, want);
+	int err = need >= BIG_FRAME ? jp__buf_reserve_exact(&w->in, want)
+				    : jp__buf_reserve(&w->in, want);
 	if (err)
 		return err;
 	size_t len = need >= BIG_FRAME ? need - w->in.len : w->in.cap - w->in.len;

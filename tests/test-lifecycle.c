@@ -211,8 +211,13 @@ START_TEST(forked_child_closing_its_copy_leaves_workers_alone)
 	jp_pool *pool = jpt_open(2);
 	pid_t child = fork();
 	if (child == 0) {
-		jp_pool_close(pool); /* frees the copy; the workers are not its own */
-		_exit(0);
+		/* the workers are the parent's: no call from here, and close
+		 * frees the copy without touching them */
+		jp_call *c;
+		int rc = jp_map_new(&c, pool, "twice", 10) ? 1 : jp_call_run(c);
+		jp_call_free(c);
+		jp_pool_close(pool);
+		_exit(rc == -ECHILD ? 0 : 1);
 	}
 	int status;
 	ck_assert_int_eq(waitpid(child, &status, 0), child);
@@ -220,6 +225,35 @@ START_TEST(forked_child_closing_its_copy_leaves_workers_alone)
 	run_twice(pool, 1000);
 	jp_pool_close(pool);
 	jpt_assert_no_children();
+}
+END_TEST
+
+static void *run_nap(void *arg)
+{
+	jp_pool *pool = arg;
+	jp_call *c;
+	jp_map_new(&c, pool, "nap", 2);
+	jp_call_arg_f64(c, 0.5);
+	intptr_t rc = jp_call_run(c);
+	jp_call_free(c);
+	return (void *)rc;
+}
+
+START_TEST(one_call_at_a_time)
+{
+	jp_pool *pool = jpt_open(_i);
+	pthread_t th;
+	pthread_create(&th, NULL, run_nap, pool);
+	usleep(100 * 1000);
+	jp_call *c;
+	ck_assert_int_eq(jp_map_new(&c, pool, "twice", 10), 0);
+	ck_assert_int_eq(jp_call_run(c), -EBUSY);
+	void *rc;
+	pthread_join(th, &rc);
+	ck_assert_int_eq((intptr_t)rc, 0);
+	ck_assert_int_eq(jp_call_run(c), 0); /* and the pool goes on */
+	jp_call_free(c);
+	jp_pool_close(pool);
 }
 END_TEST
 
@@ -255,6 +289,7 @@ int main(void)
 	tcase_add_test(tc, forked_child_closing_its_copy_leaves_workers_alone);
 	tcase_add_test(tc, workers_hold_no_other_pools_descriptors);
 	tcase_add_test(tc, open_from_a_threaded_host);
+	tcase_add_loop_test(tc, one_call_at_a_time, 1, 3);
 	suite_add_tcase(s, tc);
 	tc = jpt_tcase("master death");
 	tcase_add_test(tc, workers_leave_when_idle_master_is_killed);
