@@ -4,8 +4,10 @@
  *
  *   jobpool-bench [--jobs N] [--n N] [--repeat R] [--backend B] WORKLOAD
  */
+#define _GNU_SOURCE
 #include <errno.h>
 #include <getopt.h>
+#include <sched.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -57,15 +59,35 @@ static double median(double *v, int n)
 	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
+/* Pin the calling thread to the n-th CPU of `allowed`; false if none. */
+static bool pin_to_nth(const cpu_set_t *allowed, int n)
+{
+	for (int cpu = 0; cpu < CPU_SETSIZE; cpu++)
+		if (CPU_ISSET(cpu, allowed) && n-- == 0) {
+			cpu_set_t one;
+			CPU_ZERO(&one);
+			CPU_SET(cpu, &one);
+			return sched_setaffinity(0, sizeof one, &one) == 0;
+		}
+	return false;
+}
+
 /* The hardware's floor for a call: the median round trip of one byte
- * between two processes over a pair of pipes. */
+ * between two processes over a pair of pipes. The two are pinned to two
+ * different CPUs where there are two, because a round trip within one CPU
+ * is several times cheaper and the scheduler picks either at random. */
 static double pipe_rtt(int rounds)
 {
 	int ping[2], pong[2];
 	if (pipe(ping) || pipe(pong))
 		return -1;
+	cpu_set_t allowed;
+	bool pinned = sched_getaffinity(0, sizeof allowed, &allowed) == 0 &&
+		      CPU_COUNT(&allowed) >= 2;
 	pid_t pid = fork();
 	if (pid == 0) {
+		if (pinned)
+			pin_to_nth(&allowed, 1);
 		char c;
 		close(ping[1]);
 		close(pong[0]);
@@ -76,6 +98,8 @@ static double pipe_rtt(int rounds)
 	}
 	close(ping[0]);
 	close(pong[1]);
+	if (pinned)
+		pin_to_nth(&allowed, 0);
 	double *t = malloc(sizeof *t * (size_t)rounds);
 	char c = 'x';
 	int ok = 0;
@@ -88,6 +112,8 @@ static double pipe_rtt(int rounds)
 	close(ping[1]);
 	close(pong[0]);
 	waitpid(pid, NULL, 0);
+	if (pinned)
+		sched_setaffinity(0, sizeof allowed, &allowed);
 	double m = ok ? median(t, ok) : -1;
 	free(t);
 	return m;
@@ -95,6 +121,7 @@ static double pipe_rtt(int rounds)
 
 static int run_overhead(const struct config *cfg)
 {
+	double rtt = pipe_rtt(2000);
 	jp_options opt = JP_OPTIONS_INIT;
 	opt.n_jobs = cfg->jobs;
 	opt.backend = cfg->backend;
@@ -131,7 +158,6 @@ static int run_overhead(const struct config *cfg)
 	}
 	int n_jobs = jp_pool_n_jobs(pool);
 	jp_pool_close(pool);
-	double rtt = pipe_rtt(2000);
 	if (ok) {
 		double med = median(t, cfg->repeat);
 		printf("{\"workload\": \"overhead\", \"backend\": \"%s\", \"n_jobs\": %d, \"n\": %zu, "
