@@ -106,9 +106,9 @@ typedef enum jp_dtype {
 #define JP_MAX_NDIM 32
 
 /*
- * A dense C-order array. The caller owns `data`; the library only reads it
- * while a call that names the array runs. An array argument travels inline
- * in the task frame.
+ * A dense C-order array. The caller owns `data`. In this release an array
+ * argument is copied into the call when it is added (jp_call_arg_array)
+ * and travels inline in the task frames.
  */
 typedef struct jp_array {
 	jp_dtype dtype;
@@ -141,12 +141,14 @@ typedef int (*jp_task_fn)(jp_task *task);
  */
 JP_API int jp_task_register(const char *name, jp_task_fn fn);
 
-/* Register `fn` under its own name before main() runs. */
+/* Register `fn` under its own name before main() runs; write it as a
+ * declaration, `JP_TASK(fn);`. */
 #define JP_TASK(fn)                                                     \
 	__attribute__((constructor)) static void jp_register_##fn(void) \
 	{                                                               \
 		(void)jp_task_register(#fn, fn);                        \
-	}
+	}                                                               \
+	_Static_assert(1, #fn)
 
 /* The task's name, as registered. */
 JP_API const char *jp_task_name(const jp_task *task);
@@ -210,11 +212,11 @@ JP_API void jp_pool_close(jp_pool *pool);
  * failed jp_pool_open. Empty when there was none. */
 JP_API const char *jp_pool_errmsg(const jp_pool *pool);
 
-/* The pool's worker count (1 for the sequential backend). */
+/* The pool's worker count (1 for the sequential backend); -EINVAL for NULL. */
 JP_API int jp_pool_n_jobs(const jp_pool *pool);
 
-/* PID of the worker in `slot`, or -EINVAL; the caller's PID when
- * sequential. */
+/* PID of the worker in `slot`; the caller's PID when sequential; -EINVAL
+ * for a bad slot, -ESRCH for a slot left empty by a failed respawn. */
 JP_API int jp_pool_worker_pid(const jp_pool *pool, int slot);
 
 /* Total workers started since open, respawns included. */
@@ -263,7 +265,8 @@ JP_API size_t jp_call_size(const jp_call *call);
 /*
  * Result of item i of a builder call: 0 and the bytes (owned by the call,
  * valid until jp_call_free or the next run), or the item's error:
- * JP_ETASK, JP_EWORKER, JP_ECANCELED, -EINVAL for a bad index or a map.
+ * JP_ETASK, JP_ENOTASK, JP_EWORKER, JP_ECANCELED; -EINVAL for a bad index
+ * or a map, -EAGAIN before the call has run.
  */
 JP_API int jp_call_result(const jp_call *call, size_t i, const void **data,
 			  size_t *len);

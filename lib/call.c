@@ -209,6 +209,7 @@ static void drop_results(jp_call *c)
 	c->nslots = 0;
 	jp__buf_free(&c->output);
 	c->output_ready = false;
+	c->ran = false;
 	c->err = 0;
 	c->err_index = 0;
 	c->errmsg[0] = '\0';

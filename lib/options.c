@@ -112,7 +112,10 @@ int jp__parse_pre_dispatch(const char *s, int n_jobs, size_t *out)
 	}
 	if (want_term)
 		return -EINVAL;
-	*out = seen_n ? (size_t)k * (size_t)n_jobs : (size_t)k;
+	if (seen_n && __builtin_mul_overflow((size_t)k, (size_t)n_jobs, out))
+		return -EINVAL;
+	if (!seen_n)
+		*out = (size_t)k;
 	return 0;
 }
 
@@ -135,7 +138,7 @@ int jp__config_parse(jp__config *cfg, const jp_options *opt, char *err, size_t e
 		jp__msgf(err, errlen, "backend \"%s\": the thread backend is not in this build yet; use \"process\" or \"sequential\"", backend);
 		return JP_ENOTSUP;
 	} else {
-		jp__msgf(err, errlen, "backend \"%s\": expected \"process\", \"sequential\" or \"thread\"", backend);
+		jp__msgf(err, errlen, "backend \"%s\": expected \"process\" (or \"loky\", \"multiprocessing\") or \"sequential\"", backend);
 		return JP_EOPTION;
 	}
 

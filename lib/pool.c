@@ -184,7 +184,7 @@ static int await_hello(jp_pool *p, int slot)
 	return err;
 }
 
-int jp__worker_spawn(jp_pool *p, int slot)
+static int fork_worker(jp_pool *p, int slot)
 {
 	jp__worker *w = &p->workers[slot];
 	int sv[2], pfd[2];
@@ -227,7 +227,13 @@ int jp__worker_spawn(jp_pool *p, int slot)
 	w->task_fd = sv[0];
 	w->result_fd = pfd[0];
 	(void)fcntl(w->result_fd, F_SETFL, O_NONBLOCK);
-	return await_hello(p, slot);
+	return 0;
+}
+
+int jp__worker_spawn(jp_pool *p, int slot)
+{
+	int err = fork_worker(p, slot);
+	return err ? err : await_hello(p, slot);
 }
 
 /* End of input first (an idle worker leaves at once), SIGTERM after the
@@ -286,6 +292,8 @@ static void free_pool(jp_pool *p)
 int jp_pool_open(jp_pool **pool, const jp_options *options)
 {
 	static const jp_options defaults = JP_OPTIONS_INIT;
+	if (!pool)
+		return -EINVAL;
 	*pool = NULL;
 	open_errmsg[0] = '\0';
 	jp_pool *p = calloc(1, sizeof *p);
@@ -306,8 +314,11 @@ int jp_pool_open(jp_pool **pool, const jp_options *options)
 		err = p->workers ? jp__io_new(&p->io) : -ENOMEM;
 		for (int i = 0; !err && i < p->n_workers; i++)
 			p->workers[i].task_fd = p->workers[i].result_fd = -1;
+		/* all forked first, so their initializers run side by side */
 		for (int i = 0; !err && i < p->n_workers; i++)
-			err = jp__worker_spawn(p, i);
+			err = fork_worker(p, i);
+		for (int i = 0; !err && i < p->n_workers; i++)
+			err = await_hello(p, i);
 		if (err) {
 			jp__msgf(open_errmsg, sizeof open_errmsg, "%s",
 				 p->errmsg[0] ? p->errmsg : jp_strerror(err));

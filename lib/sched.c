@@ -163,8 +163,9 @@ static void worker_lost(run *r, int slot, int err, const char *why)
 		if (head.nseq == 1)
 			jp__call_describe(r->c, head.seq_first, what, sizeof what);
 		else
-			jp__msgf(what, sizeof what, "one of tasks [%zu, %zu)", head.seq_first,
-				 head.seq_first + head.nseq);
+			jp__msgf(what, sizeof what, "one of tasks [%zu, %zu) (\"%s\"...)",
+				 head.seq_first, head.seq_first + head.nseq,
+				 jp__call_task_of(r->c, head.seq_first));
 		size_t first = r->c->slots[head.seq_first].begin;
 		/* whatever that batch produced died with the worker */
 		for (size_t i = 0; i < head.nseq; i++)
@@ -334,7 +335,13 @@ static int run_process(jp_call *c, uint64_t call_id)
 			break;
 		int n = jp__io_wait(p->io, ev, 64, -1);
 		if (n < 0) {
+			/* the batches in flight can no longer be followed: their
+			 * workers are replaced so no stale result reaches a later
+			 * call */
 			jp__call_fail(c, n, next, "waiting for results: %s", jp_strerror(n));
+			for (int i = 0; i < p->n_workers; i++)
+				if (p->workers[i].inflight_n)
+					worker_lost(&r, i, n, "was abandoned");
 			break;
 		}
 		for (int i = 0; i < n; i++)

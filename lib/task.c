@@ -75,7 +75,9 @@ void *jp_task_result_alloc(jp_task *t, size_t len)
 
 int jp_task_set_result(jp_task *t, const void *data, size_t len)
 {
-	if (t && t->result_off != SIZE_MAX)
+	if (!t || (len && !data))
+		return -EINVAL;
+	if (t->result_off != SIZE_MAX)
 		return -EALREADY;
 	void *p = jp_task_result_alloc(t, len);
 	if (!p)

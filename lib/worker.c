@@ -269,6 +269,8 @@ void jp__worker_main(int slot, int task_fd, int result_fd, pid_t master, const c
 	char msg[JP__ERRMSG_MAX] = "";
 	if (initializer)
 		status = jp__run_initializer(slot, initializer, msg, sizeof msg);
+	fflush(stdout); /* _exit below would drop what the initializer printed */
+	fflush(stderr);
 	if (jp__hello_encode(&out, (int32_t)getpid(), status, msg))
 		_exit(1);
 	write_all_or_exit(result_fd, out.data, out.len);
@@ -304,5 +306,7 @@ void jp__worker_main(int slot, int task_fd, int result_fd, pid_t master, const c
 		}
 		start += len;
 	}
+	fflush(stdout);
+	fflush(stderr);
 	_exit(0);
 }

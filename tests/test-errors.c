@@ -221,6 +221,33 @@ START_TEST(worker_exits)
 }
 END_TEST
 
+START_TEST(crash_in_a_batch_names_range_and_task)
+{
+	jp_pool *pool = open_batch(2, "4", "2*n_jobs");
+	jp_call *c;
+	ck_assert_int_eq(jp_call_new(&c, pool), 0);
+	jp_call_arg_i64(c, 6);
+	jp_call_arg_i64(c, SIGABRT);
+	for (int i = 0; i < 16; i++)
+		jp_call_add(c, "crash_at");
+	ck_assert_int_eq(jp_call_run(c), JP_EWORKER);
+	size_t index;
+	const char *msg;
+	jp_call_error(c, &index, &msg);
+	ck_assert_uint_eq(index, 4);
+	ck_assert_msg(strstr(msg, "one of tasks [4, 8) (\"crash_at\"...) killed worker") &&
+		      strstr(msg, "by SIGABRT"), "message: %s", msg);
+	const void *d;
+	size_t len;
+	for (size_t i = 4; i < 8; i++)
+		ck_assert_int_eq(jp_call_result(c, i, &d, &len), JP_EWORKER);
+	jp_call_free(c);
+	run_ok(pool, 10);
+	jp_pool_close(pool);
+	jpt_assert_no_children();
+}
+END_TEST
+
 START_TEST(worker_killed_between_calls)
 {
 	jp_pool *pool = jpt_open(2);
@@ -249,6 +276,7 @@ int main(void)
 	tc = jpt_tcase("worker");
 	tcase_add_test(tc, worker_killed_by_signal);
 	tcase_add_test(tc, worker_exits);
+	tcase_add_test(tc, crash_in_a_batch_names_range_and_task);
 	tcase_add_test(tc, worker_killed_between_calls);
 	suite_add_tcase(s, tc);
 	return jpt_run(s);

@@ -58,9 +58,10 @@ START_TEST(pre_dispatch_parse)
 	ck_assert_int_eq(jp__parse_pre_dispatch("10", 3, &v), 0);
 	ck_assert_uint_eq(v, 10);
 	const char *bad[] = { "", "2*", "*n_jobs", "2*n_jobs*3", "n_jobs+1", "0*n_jobs",
-			      "foo", "2**n_jobs", "n_jobs*n_jobs", "-2*n_jobs", "all*2" };
+			      "foo", "2**n_jobs", "n_jobs*n_jobs", "-2*n_jobs", "all*2",
+			      "99999999999999*n_jobs" };
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
-		ck_assert_msg(jp__parse_pre_dispatch(bad[i], 2, &v) == -EINVAL, "accepted \"%s\"", bad[i]);
+		ck_assert_msg(jp__parse_pre_dispatch(bad[i], 1 << 20, &v) == -EINVAL, "accepted \"%s\"", bad[i]);
 }
 END_TEST
 
@@ -173,6 +174,8 @@ START_TEST(strerror_names_every_code)
 	ck_assert_str_eq(jp_strerror(0), "success");
 	ck_assert_str_eq(jp_strerror(-ENOENT), "No such file or directory");
 	ck_assert_str_eq(jp_strerror(-99999), "unknown error");
+	ck_assert_int_eq(jp_pool_open(NULL, NULL), -EINVAL);
+	ck_assert_int_eq(jp_task_set_result(NULL, "x", 1), -EINVAL);
 }
 END_TEST
 
