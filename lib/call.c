@@ -278,7 +278,7 @@ int jp__call_ingest(jp_call *c, uint64_t call_id, uint8_t *frame, size_t len, bo
 {
 	if (!owned) {
 		jp__buf copy = { 0 };
-		if (jp__buf_append(&copy, frame, len))
+		if (jp__buf_reserve_exact(&copy, len) || jp__buf_append(&copy, frame, len))
 			return -ENOMEM;
 		frame = jp__buf_take(&copy);
 	}

@@ -11,6 +11,16 @@
 #include <string.h>
 
 static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* A worker is forked while other threads of the host may be registering:
+ * the lock is taken around fork so the child never inherits it held. */
+static void lock_registry(void) { pthread_mutex_lock(&registry_lock); }
+static void unlock_registry(void) { pthread_mutex_unlock(&registry_lock); }
+
+__attribute__((constructor)) static void registry_atfork(void)
+{
+	pthread_atfork(lock_registry, unlock_registry, unlock_registry);
+}
 /* Entries are allocated one by one so a pointer handed out stays valid when
  * the table grows. */
 static jp__task_entry **entries;
