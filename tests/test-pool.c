@@ -9,6 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 /* f(k) = k*k for k in the task's range, as int64. */
@@ -303,8 +305,9 @@ START_TEST(large_results)
 {
 	jp_pool *pool = jpt_open(_i);
 	jp_call *c;
-	/* 3 x 100 MiB, each far above the pipe's capacity, plus small ones */
-	const int64_t sizes[] = { 100 << 20, 1, 100 << 20, 0, 70000, 100 << 20 };
+	/* results far above the pipe's capacity, one of 300 MiB, between
+	 * small ones */
+	const int64_t sizes[] = { 300 << 20, 1, 100 << 20, 0, 70000, 100 << 20 };
 	const size_t n = sizeof sizes / sizeof sizes[0];
 	ck_assert_int_eq(jp_call_new(&c, pool), 0);
 	for (size_t i = 0; i < n; i++) {
@@ -354,6 +357,54 @@ START_TEST(initializer_runs_in_each_worker)
 }
 END_TEST
 
+/* A task frame far larger than the socket buffer goes out in many partial
+ * sends, and signals interrupting the master's waits change nothing. */
+static volatile sig_atomic_t ticks;
+static void on_tick(int sig)
+{
+	(void)sig;
+	ticks++;
+}
+
+START_TEST(large_task_frames_and_interrupted_waits)
+{
+	/* no SA_RESTART: every tick interrupts poll(2) and read(2) */
+	struct sigaction sa = { .sa_handler = on_tick };
+	sigaction(SIGALRM, &sa, NULL);
+	struct itimerval every_ms = { { 0, 1000 }, { 0, 1000 } };
+	setitimer(ITIMER_REAL, &every_ms, NULL);
+
+	jp_pool *pool = jpt_open(_i);
+	enum { R = 2048, C = 2048 }; /* 32 MiB inline */
+	double *m = malloc((size_t)R * C * sizeof *m);
+	for (size_t i = 0; i < (size_t)R * C; i++)
+		m[i] = (double)(i % 7);
+	jp_array a = { .dtype = JP_FLOAT64, .ndim = 2, .shape = { R, C }, .data = m };
+	for (int round = 0; round < 3; round++) {
+		jp_call *c;
+		ck_assert_int_eq(jp_map_new(&c, pool, "row_sums", R), 0);
+		ck_assert_int_eq(jp_call_arg_array(c, &a), 0);
+		ck_assert_int_eq(jp_call_run(c), 0);
+		const void *out;
+		size_t len;
+		ck_assert_int_eq(jp_call_output(c, &out, &len), 0);
+		for (size_t i = 0; i < R; i += 97) {
+			double s = 0;
+			for (size_t j = 0; j < C; j++)
+				s += m[i * C + j];
+			ck_assert(((const double *)out)[i] == s);
+		}
+		jp_call_free(c);
+	}
+	struct itimerval off = { { 0, 0 }, { 0, 0 } };
+	setitimer(ITIMER_REAL, &off, NULL);
+	ck_assert_int_gt(ticks, 0);
+	free(m);
+	jp_pool_close(pool);
+	jpt_assert_no_children();
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("pool");
@@ -367,6 +418,7 @@ int main(void)
 	tc = jpt_tcase("reuse");
 	tcase_add_loop_test(tc, thousand_calls_reuse_workers, 1, 5);
 	tcase_add_loop_test(tc, large_results, 1, 3);
+	tcase_add_loop_test(tc, large_task_frames_and_interrupted_waits, 1, 4);
 	suite_add_tcase(s, tc);
 	return jpt_run(s);
 }
