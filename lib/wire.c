@@ -318,10 +318,12 @@ int jp__batch_add(jp__buf *b, size_t start, const jp__unit *u)
 	return 0;
 }
 
-int jp__batch_decode(const uint8_t *frame, size_t len, uint64_t *call_id, jp__iter *it)
+/* The counterpart of begin_units_frame: an iterator over the units. */
+static int open_units_frame(const uint8_t *frame, size_t len, uint32_t type,
+			    uint64_t *call_id, jp__iter *it)
 {
 	cursor c;
-	if (open_frame(frame, len, JP__F_BATCH, &c))
+	if (open_frame(frame, len, type, &c))
 		return JP_EFRAME;
 	*call_id = take64(&c);
 	uint32_t n = take32(&c);
@@ -330,6 +332,11 @@ int jp__batch_decode(const uint8_t *frame, size_t len, uint64_t *call_id, jp__it
 		return JP_EFRAME;
 	*it = (jp__iter){ .base = frame, .pos = c.pos, .len = len, .left = n };
 	return 0;
+}
+
+int jp__batch_decode(const uint8_t *frame, size_t len, uint64_t *call_id, jp__iter *it)
+{
+	return open_units_frame(frame, len, JP__F_BATCH, call_id, it);
 }
 
 int jp__batch_next(jp__iter *it, jp__unit *u)
@@ -396,16 +403,7 @@ void jp__result_close(jp__buf *b, size_t rec, int32_t status, size_t data_len)
 
 int jp__result_decode(const uint8_t *frame, size_t len, uint64_t *call_id, jp__iter *it)
 {
-	cursor c;
-	if (open_frame(frame, len, JP__F_RESULT, &c))
-		return JP_EFRAME;
-	*call_id = take64(&c);
-	uint32_t n = take32(&c);
-	take32(&c);
-	if (c.bad)
-		return JP_EFRAME;
-	*it = (jp__iter){ .base = frame, .pos = c.pos, .len = len, .left = n };
-	return 0;
+	return open_units_frame(frame, len, JP__F_RESULT, call_id, it);
 }
 
 int jp__result_next(jp__iter *it, jp__result *r)

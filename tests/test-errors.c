@@ -178,21 +178,30 @@ START_TEST(unknown_task)
 }
 END_TEST
 
+/* n items of crash_at whose item `bad` dies by `sig`; the call fails with
+ * JP_EWORKER at the first item of the batch that held it. */
+static jp_call *crashing_call(jp_pool *pool, int64_t bad, int sig, int n, size_t index,
+			      const char **msg)
+{
+	jp_call *c;
+	ck_assert_int_eq(jp_call_new(&c, pool), 0);
+	jp_call_arg_i64(c, bad);
+	jp_call_arg_i64(c, sig);
+	for (int i = 0; i < n; i++)
+		jp_call_add(c, "crash_at");
+	ck_assert_int_eq(jp_call_run(c), JP_EWORKER);
+	size_t at;
+	jp_call_error(c, &at, msg);
+	ck_assert_uint_eq(at, index);
+	return c;
+}
+
 static void crash_case(int sig, const char *how)
 {
 	jp_pool *pool = open_batch(2, "1", "2*n_jobs");
 	unsigned long spawned = jp_pool_spawn_count(pool);
-	jp_call *c;
-	ck_assert_int_eq(jp_call_new(&c, pool), 0);
-	jp_call_arg_i64(c, 5);
-	jp_call_arg_i64(c, sig);
-	for (int i = 0; i < 50; i++)
-		jp_call_add(c, "crash_at");
-	ck_assert_int_eq(jp_call_run(c), JP_EWORKER);
-	size_t index;
 	const char *msg;
-	jp_call_error(c, &index, &msg);
-	ck_assert_uint_eq(index, 5);
+	jp_call *c = crashing_call(pool, 5, sig, 50, 5, &msg);
 	ck_assert_msg(strstr(msg, "task 5 (\"crash_at\") killed worker") && strstr(msg, how),
 		      "message: %s", msg);
 	const void *d;
@@ -224,17 +233,8 @@ END_TEST
 START_TEST(crash_in_a_batch_names_range_and_task)
 {
 	jp_pool *pool = open_batch(2, "4", "2*n_jobs");
-	jp_call *c;
-	ck_assert_int_eq(jp_call_new(&c, pool), 0);
-	jp_call_arg_i64(c, 6);
-	jp_call_arg_i64(c, SIGABRT);
-	for (int i = 0; i < 16; i++)
-		jp_call_add(c, "crash_at");
-	ck_assert_int_eq(jp_call_run(c), JP_EWORKER);
-	size_t index;
 	const char *msg;
-	jp_call_error(c, &index, &msg);
-	ck_assert_uint_eq(index, 4);
+	jp_call *c = crashing_call(pool, 6, SIGABRT, 16, 4, &msg);
 	ck_assert_msg(strstr(msg, "one of tasks [4, 8) (\"crash_at\"...) killed worker") &&
 		      strstr(msg, "by SIGABRT"), "message: %s", msg);
 	const void *d;
