@@ -73,6 +73,53 @@ static int row_sums(jp_task *t)
 }
 JP_TASK(row_sums);
 
+/* Its own name, as the worker knows it. */
+static int say_my_name(jp_task *t)
+{
+	return jp_task_set_result(t, jp_task_name(t), strlen(jp_task_name(t)));
+}
+JP_TASK(say_my_name);
+
+START_TEST(task_knows_its_name)
+{
+	jp_pool *pool = jpt_open(_i);
+	jp_call *c;
+	ck_assert_int_eq(jp_map_new(&c, pool, "say_my_name", 1), 0);
+	ck_assert_int_eq(jp_call_run(c), 0);
+	const void *d;
+	size_t len;
+	ck_assert_int_eq(jp_call_output(c, &d, &len), 0);
+	ck_assert(len == 11 && !memcmp(d, "say_my_name", 11));
+	jp_call_free(c);
+	jp_pool_close(pool);
+}
+END_TEST
+
+START_TEST(dtype_sizes_and_array_bytes)
+{
+	const struct {
+		jp_dtype t;
+		size_t size;
+	} sizes[] = { { JP_BOOL, 1 },    { JP_INT8, 1 },    { JP_INT16, 2 },     { JP_INT32, 4 },
+		      { JP_INT64, 8 },   { JP_UINT8, 1 },   { JP_UINT16, 2 },    { JP_UINT32, 4 },
+		      { JP_UINT64, 8 },  { JP_FLOAT32, 4 }, { JP_FLOAT64, 8 },   { JP_COMPLEX64, 8 },
+		      { JP_COMPLEX128, 16 } };
+	for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++)
+		ck_assert_uint_eq(jp_dtype_size(sizes[i].t), sizes[i].size);
+	ck_assert_uint_eq(jp_dtype_size((jp_dtype)0), 0);
+	jp_array a = { .dtype = JP_FLOAT32, .ndim = 3, .shape = { 2, 3, 5 } };
+	ck_assert_uint_eq(jp_array_nbytes(&a), 120);
+	a.ndim = 0; /* a scalar */
+	ck_assert_uint_eq(jp_array_nbytes(&a), 4);
+	a.ndim = 2;
+	a.shape[0] = a.shape[1] = SIZE_MAX / 2; /* overflows */
+	ck_assert_uint_eq(jp_array_nbytes(&a), SIZE_MAX);
+	a.ndim = JP_MAX_NDIM + 1;
+	ck_assert_uint_eq(jp_array_nbytes(&a), SIZE_MAX);
+	ck_assert_uint_eq(jp_array_nbytes(NULL), SIZE_MAX);
+}
+END_TEST
+
 /* Who ran me: slot and pid. */
 struct whoami {
 	int32_t slot, pid;
@@ -414,6 +461,8 @@ int main(void)
 	tcase_add_loop_test(tc, builder_items_and_args, 1, 5);
 	tcase_add_loop_test(tc, mixed_tasks_bytes_and_arrays, 1, 5);
 	tcase_add_loop_test(tc, initializer_runs_in_each_worker, 1, 4);
+	tcase_add_loop_test(tc, task_knows_its_name, 1, 3);
+	tcase_add_test(tc, dtype_sizes_and_array_bytes);
 	suite_add_tcase(s, tc);
 	tc = jpt_tcase("reuse");
 	tcase_add_loop_test(tc, thousand_calls_reuse_workers, 1, 5);
