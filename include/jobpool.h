@@ -105,16 +105,27 @@ typedef enum jp_dtype {
 
 #define JP_MAX_NDIM 32
 
+/* jp_array.flags */
+#define JP_ARRAY_FORTRAN 0x1u  /* data in Fortran (column-major) order */
+#define JP_ARRAY_READONLY 0x2u /* data must not be written (a read-only map) */
+#define JP_ARRAY_SHARED 0x4u   /* data lives in a file that workers can map */
+
+/* How the library holds an array's bytes; opaque. */
+typedef struct jp_backing jp_backing;
+
 /*
- * A dense C-order array. The caller owns `data`. In this release an array
- * argument is copied into the call when it is added (jp_call_arg_array)
- * and travels inline in the task frames.
+ * A dense array. An array the caller fills in itself has flags 0 and
+ * backing NULL: the caller owns `data`. Arrays made by the library
+ * (jp_load, jp_array_alloc_shared) have a backing and are given back with
+ * jp_array_release.
  */
 typedef struct jp_array {
 	jp_dtype dtype;
 	int ndim;
 	size_t shape[JP_MAX_NDIM];
 	void *data;
+	unsigned flags;
+	jp_backing *backing;
 } jp_array;
 
 /* Bytes per element of a dtype; 0 for an unknown dtype. */

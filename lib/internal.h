@@ -49,6 +49,23 @@ static inline size_t jp__align_up(size_t n, size_t a)
 	return (n + a - 1) & ~(a - 1);
 }
 
+/* ---- array.c: how the library holds an array's bytes ------------------- */
+
+enum jp__backing_kind {
+	JP__BACK_HEAP = 1, /* malloc'd (posix_memalign): freed */
+	JP__BACK_MAP,      /* a mapping of a file: unmapped */
+};
+
+struct jp_backing {
+	enum jp__backing_kind kind;
+	void *base;      /* the block or the mapping */
+	size_t len;      /* its length */
+	char *path;      /* the file the bytes live in (JP__BACK_MAP), else NULL */
+	size_t offset;   /* where the data starts in that file */
+	bool writable;   /* the mapping is PROT_WRITE */
+	bool private_map; /* MAP_PRIVATE: writes stay in this process */
+};
+
 /* ---- options.c: jp_options parsed into what the pool uses ------------ */
 
 enum jp__backend { JP__PROCESS, JP__SEQUENTIAL, JP__THREAD };
