@@ -135,6 +135,41 @@ JP_API size_t jp_dtype_size(jp_dtype dtype);
  * that overflows or the array is malformed. */
 JP_API size_t jp_array_nbytes(const jp_array *a);
 
+/*
+ * Give back an array the library made (jp_load, jp_array_alloc_shared...):
+ * free or unmap its data, free its backing, and zero *a. NULL, and arrays
+ * whose backing is NULL (the caller owns their data), are left alone.
+ */
+JP_API void jp_array_release(jp_array *a);
+
+/* ------------------------------------------------------------------ */
+/* Dump and load                                                       */
+/* ------------------------------------------------------------------ */
+
+/*
+ * Write an array to a NumPy .npy file (format 1.0, this host's byte order,
+ * Fortran order when JP_ARRAY_FORTRAN is set, data at a 64-byte offset).
+ * The file is written beside `path` under a temporary name and renamed
+ * over it, so a reader sees the old file or the new one and a failed dump
+ * leaves nothing. 0 or -errno; jp_npy_errmsg() says why.
+ */
+JP_API int jp_dump(const jp_array *array, const char *path);
+
+/*
+ * Load a .npy file (format 1.0, 2.0 or 3.0). mmap_mode NULL reads it into
+ * memory; "r" maps it read-only, "r+" read-write and shared with the file,
+ * "c" copy-on-write. Big-endian data is converted by NULL and "c", refused
+ * by "r" and "r+" (JP_ENOTSUP). On success *array has a backing: give it
+ * back with jp_array_release. -errno, -EINVAL for a malformed or truncated
+ * file, -EOVERFLOW for a shape too large, JP_ENOTSUP for a dtype outside
+ * jp_dtype; jp_npy_errmsg() says why.
+ */
+JP_API int jp_load(const char *path, const char *mmap_mode, jp_array *array);
+
+/* The detail of this thread's last failed jp_dump or jp_load: which file,
+ * which call, what in the header. Empty after a success. Never NULL. */
+JP_API const char *jp_npy_errmsg(void);
+
 /* ------------------------------------------------------------------ */
 /* Tasks                                                               */
 /* ------------------------------------------------------------------ */
@@ -232,6 +267,33 @@ JP_API int jp_pool_worker_pid(const jp_pool *pool, int slot);
 
 /* Total workers started since open, respawns included. */
 JP_API unsigned long jp_pool_spawn_count(const jp_pool *pool);
+
+/* ------------------------------------------------------------------ */
+/* Shared arrays                                                       */
+/* ------------------------------------------------------------------ */
+
+/*
+ * Arrays whose bytes live in a file in the pool's temp folder, mapped by
+ * the caller and by every worker that uses them: passing one to any call
+ * copies nothing. Give them back with jp_array_release. With the
+ * sequential backend they are plain memory.
+ */
+
+/* A new zero-filled shared array of that dtype and shape. */
+JP_API int jp_array_alloc_shared(jp_pool *pool, jp_dtype dtype, int ndim,
+				 const size_t *shape, jp_array *array);
+
+/*
+ * A shared copy of `src`, dumped once: later calls that pass `shared` reuse
+ * the file. It is a copy: later changes to `src` are not seen (share it
+ * again to publish them); changes written into `shared` are seen by the
+ * workers at once, since they map the same pages.
+ */
+JP_API int jp_share(jp_pool *pool, const jp_array *src, jp_array *shared);
+
+/* The pool's private folder for shared arrays; NULL before the first one
+ * is made, or for the sequential backend. */
+JP_API const char *jp_pool_temp_folder(const jp_pool *pool);
 
 /* ------------------------------------------------------------------ */
 /* Calls                                                               */

@@ -1,7 +1,12 @@
 /*
- * array.c - dtypes and sizes of jp_array.
+ * array.c - dtypes and sizes of jp_array, and giving back the arrays the
+ * library made.
  */
 #include "internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
 
 size_t jp_dtype_size(jp_dtype dtype)
 {
@@ -28,4 +33,32 @@ size_t jp_array_nbytes(const jp_array *a)
 		if (__builtin_mul_overflow(n, a->shape[i], &n))
 			return SIZE_MAX;
 	return n;
+}
+
+void jp_array_release(jp_array *a)
+{
+	if (!a || !a->backing)
+		return;
+	jp_backing *b = a->backing;
+	switch (b->kind) {
+	case JP__BACK_HEAP:
+		free(b->base);
+		break;
+	case JP__BACK_MAP:
+		if (b->base)
+			munmap(b->base, b->len);
+		break;
+	case JP__BACK_POOL:
+		/* unlinks its file, tells the workers to unmap, frees b */
+		jp__share_release(b);
+		memset(a, 0, sizeof *a);
+		return;
+	default:
+		/* A kind this switch does not know (yet): leave it alone rather
+		 * than free what it may still link to. */
+		return;
+	}
+	free(b->path);
+	free(b);
+	memset(a, 0, sizeof *a);
 }

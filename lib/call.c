@@ -8,6 +8,7 @@
 #include "pool.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -134,12 +135,118 @@ int jp_call_arg_bytes(jp_call *c, const void *data, size_t len)
 	return add_arg(c, jp__args_put_bytes(arg_target(c), data, len), before);
 }
 
+static int push_id(jp_call *c, uint64_t id)
+{
+	for (size_t i = 0; i < c->nmapped; i++)
+		if (c->mapped_ids[i] == id)
+			return 0;
+	uint64_t *ids = realloc(c->mapped_ids, (c->nmapped + 1) * sizeof *ids);
+	if (!ids)
+		return -ENOMEM;
+	c->mapped_ids = ids;
+	ids[c->nmapped++] = id;
+	return 0;
+}
+
+/* The file an array goes through, dumped once per call however many items
+ * name it. With w+ nothing is copied in: the workers fill it. */
+static int dump_once(jp_call *c, const jp_array *a, size_t nbytes, jp_backing **out)
+{
+	for (size_t i = 0; i < c->ndumps; i++)
+		if (c->dumps[i].src == a->data && c->dumps[i].nbytes == nbytes) {
+			*out = c->dumps[i].b;
+			return 0;
+		}
+	jp__call_dump *d = realloc(c->dumps, (c->ndumps + 1) * sizeof *d);
+	if (!d)
+		return -ENOMEM;
+	c->dumps = d;
+	enum jp__mmap_mode mode = c->pool->cfg.mmap_mode;
+	int err = jp__share_dump(c->pool, a, mode != JP__MMAP_WPLUS, out);
+	if (err)
+		return err;
+	d[c->ndumps++] = (jp__call_dump){ .src = a->data, .nbytes = nbytes, .b = *out,
+					  .copy_back = mode == JP__MMAP_RPLUS || mode == JP__MMAP_WPLUS };
+	return 0;
+}
+
+/* Pass an array the cheapest way the pool allows: as it is, to a task in
+ * this process; by reference, when its bytes are in a file already; through
+ * a file dumped for this call, above max_nbytes; inline otherwise. */
+static int put_array(jp_call *c, jp__buf *blob, const jp_array *a)
+{
+	jp_pool *p = c->pool;
+	size_t nbytes = jp_array_nbytes(a);
+	if (nbytes == SIZE_MAX || (nbytes && !a->data))
+		return -EINVAL;
+	if (!p->n_workers)
+		return jp__args_put_local(blob, a);
+	jp_backing *b = a->backing;
+	uint32_t mode = p->cfg.mmap_mode;
+	jp__shared_ref ref;
+	/* where the data sits in a file's mapping (base maps the file from its
+	 * first byte), if it does */
+	const uint8_t *data = a->data, *base = b ? b->base : NULL;
+	bool in_file = b && base && (b->kind == JP__BACK_POOL || (b->kind == JP__BACK_MAP && !b->private_map)) &&
+		       data >= base && nbytes <= b->len && (size_t)(data - base) <= b->len - nbytes;
+	if (in_file) {
+		if (!b->writable)
+			mode = JP__MMAP_R; /* never wider than the caller's own map */
+		if (b->kind == JP__BACK_MAP) {
+			if (!b->id)
+				b->id = jp__share_next_id();
+			int err = push_id(c, b->id);
+			if (err)
+				return err;
+		}
+		jp__share_ref(b, mode, &ref);
+		ref.offset = (uint64_t)(data - base);
+		return jp__args_put_shared(blob, a, &ref);
+	}
+	if (p->cfg.max_nbytes >= 0 && nbytes > (uint64_t)p->cfg.max_nbytes) {
+		int err = dump_once(c, a, nbytes, &b);
+		if (err)
+			return err;
+		jp__share_ref(b, mode, &ref);
+		return jp__args_put_shared(blob, a, &ref);
+	}
+	return jp__args_put_array(blob, a);
+}
+
 int jp_call_arg_array(jp_call *c, const jp_array *a)
 {
-	if (!c)
+	if (!c || !a)
 		return -EINVAL;
 	size_t before = arg_target(c)->len;
-	return add_arg(c, jp__args_put_array(arg_target(c), a), before);
+	return add_arg(c, put_array(c, arg_target(c), a), before);
+}
+
+/* r+ and w+: what the workers wrote into a dumped array goes back to the
+ * caller's array. */
+static int copy_back(jp_call *c)
+{
+	for (size_t i = 0; i < c->ndumps; i++) {
+		jp__call_dump *d = &c->dumps[i];
+		if (!d->copy_back || !d->nbytes)
+			continue;
+		int fd = open(d->b->path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			return -errno;
+		size_t done = 0;
+		while (done < d->nbytes) {
+			ssize_t n = pread(fd, (uint8_t *)d->src + done, d->nbytes - done, (off_t)done);
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n <= 0) {
+				int err = n < 0 ? -errno : -EIO;
+				close(fd);
+				return err;
+			}
+			done += (size_t)n;
+		}
+		close(fd);
+	}
+	return 0;
 }
 
 size_t jp_call_size(const jp_call *c)
@@ -343,6 +450,11 @@ int jp_call_run(jp_call *c)
 	int err = reset_for_run(c);
 	if (!err)
 		err = jp__sched_run(c);
+	int back = copy_back(c);
+	if (!err && back) {
+		jp__pool_set_error(p, "copying shared arrays back: %s", jp_strerror(back));
+		err = back;
+	}
 	__atomic_store_n(&p->busy, false, __ATOMIC_RELEASE);
 	finish_run(c);
 	if (err && !c->err)
@@ -410,6 +522,13 @@ void jp_call_free(jp_call *c)
 	if (!c)
 		return;
 	drop_results(c);
+	/* the files dumped for this call go, and workers unmap the caller's */
+	for (size_t i = 0; i < c->ndumps; i++)
+		jp__share_release(c->dumps[i].b);
+	if (c->nmapped && c->pool->n_workers)
+		jp__sched_release(c->pool, c->mapped_ids, (uint32_t)c->nmapped);
+	free(c->dumps);
+	free(c->mapped_ids);
 	for (uint32_t i = 0; i < c->ntasks; i++)
 		free(c->names[i]);
 	free(c->names);

@@ -54,6 +54,7 @@ static inline size_t jp__align_up(size_t n, size_t a)
 enum jp__backing_kind {
 	JP__BACK_HEAP = 1, /* malloc'd (posix_memalign): freed */
 	JP__BACK_MAP,      /* a mapping of a file: unmapped */
+	JP__BACK_POOL,     /* a file in a pool's folder: unlinked, workers told */
 };
 
 struct jp_backing {
@@ -64,6 +65,12 @@ struct jp_backing {
 	size_t offset;   /* where the data starts in that file */
 	bool writable;   /* the mapping is PROT_WRITE */
 	bool private_map; /* MAP_PRIVATE: writes stay in this process */
+
+	/* JP__BACK_POOL: the pool whose folder holds the file (NULL once that
+	 * pool closed), the id workers know it by, the pool's list of them */
+	jp_pool *pool;
+	uint64_t id;
+	struct jp_backing *next, *prev;
 };
 
 /* ---- options.c: jp_options parsed into what the pool uses ------------ */
@@ -108,13 +115,33 @@ const jp__task_entry *jp__task_lookup(const char *name, size_t len);
 
 /* ---- task.c: the context a task runs in ------------------------------ */
 
-enum jp__arg_kind { JP__ARG_I64 = 1, JP__ARG_F64, JP__ARG_BYTES, JP__ARG_ARRAY };
+enum jp__arg_kind {
+	JP__ARG_I64 = 1,
+	JP__ARG_F64,
+	JP__ARG_BYTES,
+	JP__ARG_ARRAY,  /* an array's bytes, inline */
+	JP__ARG_LOCAL,  /* a pointer to an array in this very process */
+	JP__ARG_SHARED, /* an array in a file, mapped by the receiver */
+};
 
 typedef struct jp__arg {
 	uint32_t kind;
 	const uint8_t *data; /* payload: the scalar, the bytes, or an array record */
 	size_t len;
+	void *mapped;        /* JP__ARG_SHARED: its data, once the receiver mapped it */
+	bool ready;          /* ... mapped (mapped may be NULL for 0 bytes) */
+	bool readonly;       /* ... without PROT_WRITE */
 } jp__arg;
+
+/* Where a shared array's bytes are: a file, an offset, and how to map it. */
+typedef struct jp__shared_ref {
+	uint64_t id;         /* unique in its pool: the receiver's cache key */
+	uint64_t offset;     /* of the data in the file */
+	uint64_t file_len;   /* bytes to map */
+	uint32_t mode;       /* enum jp__mmap_mode */
+	const char *path;
+	char pathbuf[4096];  /* where a decoded path is kept */
+} jp__shared_ref;
 
 struct jp_task {
 	const char *name;
@@ -128,6 +155,40 @@ struct jp_task {
 	bool failed;
 	char errmsg[JP__ERRMSG_MAX];
 };
+
+/* ---- share.c: shared arrays, the master's side ----------------------- */
+
+/* An id no other shared array of this process has had. */
+uint64_t jp__share_next_id(void);
+/* A new file in the pool's folder holding a (copy) or zeros of its size
+ * (!copy); tries the next temp folder when one is full. */
+int jp__share_dump(jp_pool *p, const jp_array *a, bool copy, jp_backing **out);
+/* Unlink, tell the workers to unmap, unmap here, free. */
+void jp__share_release(jp_backing *b);
+/* How a backing is referred to on the wire, mapped with `mode`. */
+void jp__share_ref(const jp_backing *b, uint32_t mode, jp__shared_ref *ref);
+
+/* ---- share.c: shared arrays, the worker's side ------------------------- */
+
+typedef struct jp__mapping {
+	uint64_t id;
+	void *base;
+	size_t len;
+	bool readonly;
+} jp__mapping;
+
+typedef struct jp__mapcache {
+	jp__mapping *m;
+	size_t n, cap;
+} jp__mapcache;
+
+/* Map (or find mapped) the file of a shared argument; its data pointer. */
+int jp__map_shared(jp__mapcache *mc, const jp__shared_ref *ref, void **data, bool *readonly,
+		   char *err, size_t errlen);
+void jp__unmap_shared(jp__mapcache *mc, uint64_t id);
+/* The read-only mapping holding addr, or NULL: async-signal-safe. */
+const jp__mapping *jp__mapcache_find_readonly(const jp__mapcache *mc, const void *addr);
+void jp__mapcache_free(jp__mapcache *mc);
 
 /* ---- wire.c: the frame layout (the only place that knows it) -------- */
 
@@ -145,6 +206,8 @@ typedef struct jp__runner {
 	uint32_t ntasks;
 	jp__arg *args;      /* shared args, then the unit's */
 	size_t nshared, args_cap;
+	jp__mapcache maps;  /* shared arrays mapped here: kept across calls */
+	bool tainted;       /* a task was cut short: this process must go */
 } jp__runner;
 
 /* Run one unit and append its result record to the RESULT frame that starts
@@ -160,6 +223,10 @@ void jp__runner_free(jp__runner *r);
 /* Run the pool's initializer in this process; 0 or its failure, with the
  * message in msg. */
 int jp__run_initializer(int slot, const char *name, char *msg, size_t cap);
+
+/* Close the descriptors this process inherited marked close-on-exec,
+ * but keep1 and keep2: what a forked helper of the library does first. */
+void jp__close_inherited(int keep1, int keep2);
 
 /* The worker process's entry point; never returns. */
 void jp__worker_main(int slot, int task_fd, int result_fd, pid_t master,

@@ -308,8 +308,17 @@ int jp_pool_open(jp_pool **pool, const jp_options *options)
 		return err;
 	}
 	p->owner = getpid();
-	if (p->cfg.n_jobs > 1 && p->cfg.backend == JP__PROCESS) {
+	if (p->cfg.n_jobs > 1 && p->cfg.backend == JP__PROCESS)
 		p->n_workers = p->cfg.n_jobs;
+	/* the janitor first: it is forked while this process is small */
+	if ((err = jp__share_setup(p))) {
+		jp__msgf(open_errmsg, sizeof open_errmsg, "%s",
+			 p->errmsg[0] ? p->errmsg : jp_strerror(err));
+		jp__share_teardown(p);
+		free_pool(p);
+		return err;
+	}
+	if (p->n_workers) {
 		p->workers = calloc((size_t)p->n_workers, sizeof *p->workers);
 		err = p->workers ? jp__io_new(&p->io) : -ENOMEM;
 		for (int i = 0; !err && i < p->n_workers; i++)
@@ -323,6 +332,7 @@ int jp_pool_open(jp_pool **pool, const jp_options *options)
 			jp__msgf(open_errmsg, sizeof open_errmsg, "%s",
 				 p->errmsg[0] ? p->errmsg : jp_strerror(err));
 			stop_workers(p);
+			jp__share_teardown(p);
 			free_pool(p);
 			return err;
 		}
@@ -334,6 +344,7 @@ int jp_pool_open(jp_pool **pool, const jp_options *options)
 			jp__msgf(open_errmsg, sizeof open_errmsg,
 				 "initializer \"%s\" failed in the calling process: %s",
 				 p->cfg.initializer, msg);
+			jp__share_teardown(p);
 			free_pool(p);
 			return err;
 		}
@@ -354,5 +365,6 @@ void jp_pool_close(jp_pool *p)
 	 * workers: it frees its copy and leaves the workers to their master. */
 	if (p->owner == getpid())
 		stop_workers(p);
+	jp__share_teardown(p);
 	free_pool(p);
 }

@@ -38,6 +38,17 @@ typedef struct jp__worker {
 	unsigned long tasks_done;
 } jp__worker;
 
+/* Where the pool's shared arrays live. */
+typedef struct jp__share_state {
+	char **candidates;   /* temp folders, in the order they are tried */
+	char **folders;      /* our private folder in each, made on first use */
+	size_t ncand;
+	size_t cur;          /* the candidate dumps go to first */
+	jp_backing *live;    /* arrays whose files are in our folders */
+	pid_t janitor;       /* removes the folders if this process dies */
+	int janitor_fd;      /* its pipe: folder names in, end of file ends it */
+} jp__share_state;
+
 struct jp_pool {
 	jp__config cfg;
 	int n_workers;       /* 0 for the sequential backend */
@@ -47,6 +58,7 @@ struct jp_pool {
 	uint64_t last_call_id;
 	unsigned long spawned;
 	bool busy;           /* a call is running (set atomically) */
+	jp__share_state share;
 	char errmsg[JP__ERRMSG_MAX];
 };
 
@@ -56,6 +68,21 @@ int jp__worker_spawn(jp_pool *p, int slot);
  * `how` ("by SIGSEGV", "with exit status 3"); fds closed, slot emptied. */
 void jp__worker_reap(jp_pool *p, int slot, char *how, size_t cap);
 void jp__pool_set_error(jp_pool *p, const char *fmt, ...) JP_PRINTF(2, 3);
+
+/* share.c: the temp folders, at open and at close. */
+int jp__share_setup(jp_pool *p);
+void jp__share_teardown(jp_pool *p);
+
+/* janitor.c: a small process that removes the pool's folders once the
+ * master is gone, however it went. */
+int jp__janitor_start(jp_pool *p);
+int jp__janitor_watch(jp_pool *p, const char *dir);
+/* Remove a folder of ours and the files in it (it has no subfolders). */
+void jp__remove_folder(const char *dir);
+void jp__janitor_stop(jp_pool *p);
+
+/* sched.c: tell every live worker to unmap these shared arrays. */
+void jp__sched_release(jp_pool *p, const uint64_t *ids, uint32_t n);
 
 /* ---- calls -------------------------------------------------------- */
 
@@ -73,6 +100,14 @@ typedef struct jp__item {
 	uint32_t nargs;
 	size_t off, len;     /* its arguments in item_args */
 } jp__item;
+
+/* An array this call dumped into the pool's folder. */
+typedef struct jp__call_dump {
+	const void *src;     /* the caller's data it was dumped from */
+	size_t nbytes;
+	jp_backing *b;
+	bool copy_back;      /* r+ and w+: workers' writes are copied back */
+} jp__call_dump;
 
 struct jp_call {
 	jp_pool *pool;
@@ -98,6 +133,11 @@ struct jp_call {
 	int err;
 	size_t err_index;
 	char errmsg[JP__ERRMSG_MAX];
+
+	jp__call_dump *dumps;  /* freed with the call */
+	size_t ndumps;
+	uint64_t *mapped_ids;  /* files of the caller's that workers mapped */
+	size_t nmapped;
 };
 
 /* Encode the call's CALL frame into b. */

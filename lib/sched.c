@@ -351,6 +351,18 @@ static int run_process(jp_call *c, uint64_t call_id)
 	return c->err;
 }
 
+void jp__sched_release(jp_pool *p, const uint64_t *ids, uint32_t n)
+{
+	/* Small frames on idle sockets: they go out at once. A send that
+	 * must wait completes during the next call's wait. */
+	run r = { .p = p };
+	for (int i = 0; i < p->n_workers; i++) {
+		jp__worker *w = &p->workers[i];
+		if (w->pid && !jp__release_encode(&w->queued, ids, n))
+			flush_writes(&r, i);
+	}
+}
+
 int jp__sched_run(jp_call *c)
 {
 	jp_pool *p = c->pool;

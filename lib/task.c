@@ -55,9 +55,18 @@ int jp_task_arg_bytes(const jp_task *t, size_t i, const void **data, size_t *len
 
 int jp_task_arg_array(const jp_task *t, size_t i, jp_array *array)
 {
-	const jp__arg *a;
-	int err = get_arg(t, i, JP__ARG_ARRAY, &a);
-	return err ? err : jp__array_record_decode(a->data, a->len, array);
+	if (!t || i >= t->nargs)
+		return -EINVAL;
+	const jp__arg *a = &t->args[i];
+	if (a->kind < JP__ARG_ARRAY)
+		return -EPROTOTYPE;
+	jp__shared_ref ref;
+	int err = jp__array_record_decode(a, array, &ref);
+	if (!err && a->kind == JP__ARG_SHARED) {
+		array->data = a->mapped;
+		array->flags |= JP_ARRAY_SHARED | (a->readonly ? JP_ARRAY_READONLY : 0);
+	}
+	return err;
 }
 
 void *jp_task_result_alloc(jp_task *t, size_t len)

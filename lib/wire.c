@@ -66,7 +66,7 @@ int jp__frame_header_parse(const uint8_t *p, jp__frame_header *h)
 		return JP_EFRAME;
 	h->type = get32(p + 4);
 	h->len = get64(p + 8);
-	if (h->type < JP__F_HELLO || h->type > JP__F_RESULT)
+	if (h->type < JP__F_HELLO || h->type > JP__F_RELEASE)
 		return JP_EFRAME;
 	if (h->len < JP__FRAME_HDR || h->len > JP__FRAME_MAX || h->len % JP__FRAME_ALIGN)
 		return JP_EFRAME;
@@ -129,50 +129,121 @@ int jp__args_put_bytes(jp__buf *blob, const void *p, size_t n)
 	return put_arg(blob, JP__ARG_BYTES, p, n);
 }
 
-int jp__args_put_array(jp__buf *blob, const jp_array *a)
+/* The part every array record starts with: dtype, ndim, flags, a word of
+ * its own (the map mode of a shared array), the shape. */
+static int put_array_head(jp__buf *blob, uint32_t kind, const jp_array *a, uint32_t aux,
+			  size_t extra, size_t *hdr)
 {
 	if (!a || a->ndim < 0 || a->ndim > JP_MAX_NDIM || !jp_dtype_size(a->dtype))
 		return -EINVAL;
-	size_t nbytes = jp_array_nbytes(a);
-	if (nbytes == SIZE_MAX || (nbytes && !a->data))
-		return -EINVAL;
 	int err;
-	size_t hdr = blob->len;
-	if ((err = jp__buf_reserve(blob, 16 + 8 + 8 * (size_t)a->ndim + 128 + nbytes)) ||
-	    (err = append32(blob, JP__ARG_ARRAY)) || (err = append32(blob, 0)) ||
-	    (err = append64(blob, 0)))
+	*hdr = blob->len;
+	if ((err = jp__buf_reserve(blob, 32 + 8 * (size_t)a->ndim + 128 + extra)) ||
+	    (err = append32(blob, kind)) || (err = append32(blob, 0)) || (err = append64(blob, 0)))
 		return err;
-	size_t payload = blob->len;
 	append32(blob, (uint32_t)a->dtype);
 	append32(blob, (uint32_t)a->ndim);
+	append32(blob, a->flags & JP_ARRAY_FORTRAN);
+	append32(blob, aux);
 	for (int i = 0; i < a->ndim; i++)
 		append64(blob, a->shape[i]);
-	jp__buf_pad(blob, 64);
-	jp__buf_append(blob, a->data, nbytes);
-	put64(blob->data + hdr + 8, blob->len - payload);
+	return 0;
+}
+
+static int end_record(jp__buf *blob, size_t hdr)
+{
+	put64(blob->data + hdr + 8, blob->len - hdr - 16);
 	return jp__buf_pad(blob, 8);
 }
 
-int jp__array_record_decode(const uint8_t *rec, size_t len, jp_array *a)
+int jp__args_put_array(jp__buf *blob, const jp_array *a)
 {
-	/* The record starts 8-aligned, after a 16-byte header; the data offset
-	 * is 64-aligned in the blob, which is 64-aligned in memory. */
-	cursor c = { .base = rec, .pos = 0, .len = len };
-	uint32_t dtype = take32(&c), ndim = take32(&c);
-	if (c.bad || !jp_dtype_size((jp_dtype)dtype) || ndim > JP_MAX_NDIM)
+	size_t nbytes = jp_array_nbytes(a), hdr;
+	if (nbytes == SIZE_MAX || (nbytes && !a->data))
+		return -EINVAL;
+	int err = put_array_head(blob, JP__ARG_ARRAY, a, 0, nbytes, &hdr);
+	if (err)
+		return err;
+	jp__buf_pad(blob, 64);
+	jp__buf_append(blob, a->data, nbytes);
+	return end_record(blob, hdr);
+}
+
+int jp__args_put_local(jp__buf *blob, const jp_array *a)
+{
+	size_t nbytes = jp_array_nbytes(a), hdr;
+	if (nbytes == SIZE_MAX || (nbytes && !a->data))
+		return -EINVAL;
+	int err = put_array_head(blob, JP__ARG_LOCAL, a, 0, 8, &hdr);
+	if (err)
+		return err;
+	append64(blob, (uint64_t)(uintptr_t)a->data);
+	return end_record(blob, hdr);
+}
+
+int jp__args_put_shared(jp__buf *blob, const jp_array *a, const jp__shared_ref *ref)
+{
+	size_t nbytes = jp_array_nbytes(a), hdr, plen = strlen(ref->path);
+	if (nbytes == SIZE_MAX || ref->offset > ref->file_len || nbytes > ref->file_len - ref->offset)
+		return -EINVAL;
+	int err = put_array_head(blob, JP__ARG_SHARED, a, ref->mode, 32 + plen, &hdr);
+	if (err)
+		return err;
+	append64(blob, ref->id);
+	append64(blob, ref->offset);
+	append64(blob, ref->file_len);
+	append32(blob, (uint32_t)plen);
+	append32(blob, 0);
+	jp__buf_append(blob, ref->path, plen);
+	return end_record(blob, hdr);
+}
+
+int jp__array_record_decode(const jp__arg *arg, jp_array *a, jp__shared_ref *ref)
+{
+	/* Records start 8-aligned after a 16-byte header; inline data is
+	 * 64-aligned in the blob, which is 64-aligned in memory. */
+	const uint8_t *rec = arg->data;
+	cursor c = { .base = rec, .pos = 0, .len = arg->len };
+	uint32_t dtype = take32(&c), ndim = take32(&c), flags = take32(&c), aux = take32(&c);
+	if (c.bad || !jp_dtype_size((jp_dtype)dtype) || ndim > JP_MAX_NDIM || flags & ~JP_ARRAY_FORTRAN)
 		return JP_EFRAME;
 	memset(a, 0, sizeof *a);
 	a->dtype = (jp_dtype)dtype;
 	a->ndim = (int)ndim;
+	a->flags = flags;
 	for (uint32_t i = 0; i < ndim; i++)
 		a->shape[i] = take64(&c);
-	if (c.bad)
-		return JP_EFRAME;
-	size_t data = jp__align_up((uintptr_t)(rec + c.pos), 64) - (uintptr_t)rec;
 	size_t nbytes = jp_array_nbytes(a);
-	if (nbytes == SIZE_MAX || data > len || len - data != nbytes)
+	if (c.bad || nbytes == SIZE_MAX)
 		return JP_EFRAME;
-	a->data = (void *)(rec + data); /* read-only by contract */
+	if (arg->kind == JP__ARG_ARRAY) {
+		size_t data = jp__align_up((uintptr_t)(rec + c.pos), 64) - (uintptr_t)rec;
+		if (data > arg->len || arg->len - data != nbytes)
+			return JP_EFRAME;
+		a->data = (void *)(rec + data); /* the frame's copy: the task's to use */
+		return 0;
+	}
+	if (arg->kind == JP__ARG_LOCAL) {
+		uint64_t p = take64(&c);
+		a->data = (void *)(uintptr_t)p;
+		return c.bad || c.pos != arg->len ? JP_EFRAME : 0;
+	}
+	if (arg->kind != JP__ARG_SHARED)
+		return JP_EFRAME;
+	ref->mode = aux;
+	ref->id = take64(&c);
+	ref->offset = take64(&c);
+	ref->file_len = take64(&c);
+	uint32_t plen = take32(&c);
+	take32(&c);
+	const uint8_t *path = take(&c, plen);
+	if (c.bad || c.pos != arg->len || plen == 0 || plen >= 4096 || memchr(path, 0, plen) ||
+	    ref->mode > JP__MMAP_C || ref->offset > ref->file_len ||
+	    nbytes > ref->file_len - ref->offset)
+		return JP_EFRAME;
+	memcpy(ref->pathbuf, path, plen);
+	ref->pathbuf[plen] = '\0';
+	ref->path = ref->pathbuf;
 	return 0;
 }
 
@@ -187,11 +258,18 @@ int jp__args_decode(const uint8_t *blob, size_t len, uint32_t nargs, jp__arg *ou
 		skip_to(&c, 8);
 		if (c.bad)
 			return JP_EFRAME;
-		if (kind < JP__ARG_I64 || kind > JP__ARG_ARRAY)
+		if (kind < JP__ARG_I64 || kind > JP__ARG_SHARED)
 			return JP_EFRAME;
 		if ((kind == JP__ARG_I64 || kind == JP__ARG_F64) && n != 8)
 			return JP_EFRAME;
 		out[i] = (jp__arg){ .kind = kind, .data = p, .len = n };
+		if (kind >= JP__ARG_ARRAY) {
+			/* checked now, so a task reading it later cannot fail */
+			jp_array a;
+			jp__shared_ref ref;
+			if (jp__array_record_decode(&out[i], &a, &ref))
+				return JP_EFRAME;
+		}
 	}
 	return c.pos == len ? 0 : JP_EFRAME;
 }
@@ -221,6 +299,38 @@ int jp__hello_decode(const uint8_t *frame, size_t len, int32_t *pid,
 	*msglen = take64(&c);
 	*msg = (const char *)take(&c, *msglen);
 	return c.bad ? JP_EFRAME : 0;
+}
+
+/* ---- RELEASE ----------------------------------------------------------- */
+
+int jp__release_encode(jp__buf *b, const uint64_t *ids, uint32_t n)
+{
+	size_t start;
+	int err;
+	if ((err = jp__frame_begin(b, JP__F_RELEASE, &start)) || (err = append32(b, n)) ||
+	    (err = append32(b, 0)))
+		return err;
+	for (uint32_t i = 0; i < n; i++)
+		if ((err = append64(b, ids[i])))
+			return err;
+	jp__frame_end(b, start);
+	return 0;
+}
+
+int jp__release_decode(const uint8_t *frame, size_t len, const uint8_t **ids, uint32_t *n)
+{
+	cursor c;
+	if (open_frame(frame, len, JP__F_RELEASE, &c))
+		return JP_EFRAME;
+	*n = take32(&c);
+	take32(&c);
+	*ids = take(&c, (size_t)*n * 8);
+	return c.bad ? JP_EFRAME : 0;
+}
+
+uint64_t jp__release_id(const uint8_t *ids, uint32_t i)
+{
+	return get64(ids + (size_t)i * 8);
 }
 
 /* ---- CALL ------------------------------------------------------------ */

@@ -12,6 +12,7 @@
  *   CALL   master -> worker  a call's task names and shared arguments
  *   BATCH  master -> worker  units to run: seq, [begin, end), task, args
  *   RESULT worker -> master  per unit: seq, status, result or message
+ *   RELEASE master -> worker shared arrays the worker may unmap now
  */
 #ifndef JOBPOOL_WIRE_H
 #define JOBPOOL_WIRE_H
@@ -27,6 +28,7 @@ enum jp__frame_type {
 	JP__F_CALL = 2,
 	JP__F_BATCH = 3,
 	JP__F_RESULT = 4,
+	JP__F_RELEASE = 5,
 };
 
 typedef struct jp__frame_header {
@@ -47,13 +49,25 @@ void jp__frame_end(jp__buf *b, size_t start);
 int jp__args_put_i64(jp__buf *blob, int64_t v);
 int jp__args_put_f64(jp__buf *blob, double v);
 int jp__args_put_bytes(jp__buf *blob, const void *p, size_t n);
+/* An array three ways: its bytes inline; a pointer, for a backend that runs
+ * tasks in this process; a file the receiver maps. */
 int jp__args_put_array(jp__buf *blob, const jp_array *a);
+int jp__args_put_local(jp__buf *blob, const jp_array *a);
+int jp__args_put_shared(jp__buf *blob, const jp_array *a, const jp__shared_ref *ref);
 
-/* Decode `nargs` arguments from a blob that starts 64-byte aligned. */
+/* Decode `nargs` arguments from a blob that starts 64-byte aligned; array
+ * records are checked whole. */
 int jp__args_decode(const uint8_t *blob, size_t len, uint32_t nargs, jp__arg *out);
 
-/* An array argument's record, decoded into a jp_array pointing at the data. */
-int jp__array_record_decode(const uint8_t *rec, size_t len, jp_array *a);
+/* An array argument decoded: data points at the inline bytes or the local
+ * pointer; for a shared array it is NULL and `ref` says which file to map. */
+int jp__array_record_decode(const jp__arg *arg, jp_array *a, jp__shared_ref *ref);
+
+/* ---- RELEASE ---------------------------------------------------------- */
+
+int jp__release_encode(jp__buf *b, const uint64_t *ids, uint32_t n);
+int jp__release_decode(const uint8_t *frame, size_t len, const uint8_t **ids, uint32_t *n);
+uint64_t jp__release_id(const uint8_t *ids, uint32_t i);
 
 /* ---- HELLO ------------------------------------------------------------ */
 

@@ -13,6 +13,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <setjmp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,6 +50,8 @@ int jp__runner_set_call(jp__runner *r, uint64_t call_id, const jp__call_header *
 		jp__runner_free(&next);
 		return err;
 	}
+	next.maps = r->maps; /* mappings outlive calls */
+	next.tainted = r->tainted;
 	jp__runner_free(r);
 	*r = next;
 	return 0;
@@ -79,6 +82,73 @@ static void close_failed(jp__buf *out, size_t rec, int32_t status, const char *m
 	jp__result_close(out, rec, status, p ? n : 0);
 }
 
+/* ---- writes to read-only shared arrays -------------------------------- */
+/*
+ * With mmap_mode "r" a worker maps shared arrays without PROT_WRITE, and a
+ * task that writes to one faults. The fault is turned into the task's
+ * failure, with a message that says why; the worker then leaves, since
+ * the task was cut short with who knows what half done.
+ */
+static sigjmp_buf *fault_jump;
+static const jp__mapcache *fault_maps;
+static void *fault_addr;
+
+static void on_segv(int sig, siginfo_t *info, void *ctx)
+{
+	(void)ctx;
+	if (fault_jump && jp__mapcache_find_readonly(fault_maps, info->si_addr)) {
+		fault_addr = info->si_addr;
+		siglongjmp(*fault_jump, 1);
+	}
+	/* a real crash: die of it (the fault recurs on return), so the
+	 * master reports the signal */
+	struct sigaction dfl = { .sa_handler = SIG_DFL };
+	sigaction(sig, &dfl, NULL);
+}
+
+static void catch_readonly_writes(void)
+{
+	struct sigaction sa = { .sa_sigaction = on_segv, .sa_flags = SA_SIGINFO | SA_NODEFER };
+	sigaction(SIGSEGV, &sa, NULL);
+}
+
+/* Map the unit's shared arguments that are not mapped yet. */
+static int map_args(jp__runner *r, size_t nargs, bool *any_readonly, char *err, size_t errlen)
+{
+	*any_readonly = false;
+	for (size_t i = 0; i < nargs; i++) {
+		jp__arg *a = &r->args[i];
+		if (a->kind != JP__ARG_SHARED)
+			continue;
+		if (!a->ready) {
+			jp_array arr;
+			jp__shared_ref ref;
+			int e = jp__array_record_decode(a, &arr, &ref);
+			if (!e)
+				e = jp__map_shared(&r->maps, &ref, &a->mapped, &a->readonly, err, errlen);
+			if (e)
+				return e;
+			a->ready = true;
+		}
+		*any_readonly |= a->readonly;
+	}
+	return 0;
+}
+
+static void describe_fault(const jp__runner *r, size_t nargs, char *msg, size_t cap)
+{
+	size_t which = SIZE_MAX;
+	const jp__mapping *m = jp__mapcache_find_readonly(&r->maps, fault_addr);
+	for (size_t i = 0; m && i < nargs; i++)
+		if (r->args[i].kind == JP__ARG_SHARED && (uint8_t *)r->args[i].mapped >= (uint8_t *)m->base &&
+		    (uint8_t *)r->args[i].mapped <= (uint8_t *)m->base + m->len)
+			which = i;
+	if (which != SIZE_MAX)
+		jp__msgf(msg, cap, "wrote to argument %zu, a shared array mapped read-only (mmap_mode \"r\"); open the pool with mmap_mode \"r+\" or \"c\" to write to it", which);
+	else
+		jp__msgf(msg, cap, "wrote to a shared array mapped read-only (mmap_mode \"r\")");
+}
+
 int jp__run_unit(jp__runner *r, const jp__unit *u, jp__buf *out, size_t frame, jp_task *t)
 {
 	size_t rec;
@@ -105,11 +175,34 @@ int jp__run_unit(jp__runner *r, const jp__unit *u, jp__buf *out, size_t frame, j
 	}
 	if (jp__args_decode(u->args, u->args_len, u->nargs, r->args + r->nshared))
 		return JP_EFRAME;
+	bool guard;
+	char msg[JP__ERRMSG_MAX];
+	if (map_args(r, nargs, &guard, msg, sizeof msg)) {
+		close_failed(out, rec, JP_ETASK, msg);
+		return JP_ETASK;
+	}
 
 	*t = (jp_task){ .name = e->name, .begin = u->begin, .end = u->end, .slot = r->slot,
 			.args = r->args, .nargs = nargs, .out = out,
 			.result_off = SIZE_MAX };
-	int rc = e->fn(t);
+	int rc;
+	if (guard) {
+		/* only where a read-only mapping is in reach: the set-up costs */
+		sigjmp_buf jb;
+		fault_maps = &r->maps;
+		if (sigsetjmp(jb, 0)) {
+			fault_jump = NULL;
+			r->tainted = true;
+			describe_fault(r, nargs, t->errmsg, sizeof t->errmsg);
+			close_failed(out, rec, JP_ETASK, t->errmsg);
+			return JP_ETASK;
+		}
+		fault_jump = &jb;
+		rc = e->fn(t);
+		fault_jump = NULL;
+	} else {
+		rc = e->fn(t);
+	}
 	if (rc != 0 || t->failed) {
 		if (!t->failed)
 			jp__msgf(t->errmsg, sizeof t->errmsg, "returned %d without jp_task_fail", rc);
@@ -201,7 +294,7 @@ static size_t read_frame(int fd, jp__buf *in, size_t *start)
 /* A worker acts as if it had been exec'd: descriptors its master marked
  * close-on-exec (other pools' and other workers' pipes among them) are not
  * its to hold, or a sibling would never see end of file. */
-static void close_inherited(int keep1, int keep2)
+void jp__close_inherited(int keep1, int keep2)
 {
 	DIR *d = opendir("/proc/self/fd");
 	if (!d)
@@ -261,7 +354,8 @@ void jp__worker_main(int slot, int task_fd, int result_fd, pid_t master, const c
 	if (getppid() != master)
 		_exit(0);
 	reset_signals();
-	close_inherited(task_fd, result_fd);
+	jp__close_inherited(task_fd, result_fd);
+	catch_readonly_writes();
 
 	jp__runner r = { .slot = slot };
 	jp__buf in = { 0 }, out = { 0 }, call = { 0 };
@@ -290,6 +384,13 @@ void jp__worker_main(int slot, int task_fd, int result_fd, pid_t master, const c
 			    jp__call_decode(call.data, len, &ch) ||
 			    jp__runner_set_call(&r, ch.call_id, &ch))
 				_exit(JP__EXIT_BADFRAME);
+		} else if (h.type == JP__F_RELEASE) {
+			const uint8_t *ids;
+			uint32_t n;
+			if (jp__release_decode(f, len, &ids, &n))
+				_exit(JP__EXIT_BADFRAME);
+			for (uint32_t i = 0; i < n; i++)
+				jp__unmap_shared(&r.maps, jp__release_id(ids, i));
 		} else if (h.type == JP__F_BATCH) {
 			uint64_t call_id;
 			jp__iter it;
@@ -301,6 +402,8 @@ void jp__worker_main(int slot, int task_fd, int result_fd, pid_t master, const c
 			fflush(stdout);
 			fflush(stderr);
 			write_all_or_exit(result_fd, out.data, out.len);
+			if (r.tainted)
+				_exit(0); /* replaced by the master: see on_segv */
 		} else {
 			_exit(JP__EXIT_BADFRAME);
 		}

@@ -56,24 +56,18 @@ void jpt_assert_no_children(void)
 		      n > 0 ? (int)pids[0] : 0);
 }
 
-static int count_in(const char *dir)
+/* Entries in dir, without . and ..; -1 if it cannot be read. */
+static int entries_in(const char *dir)
 {
 	DIR *d = opendir(dir);
 	int n = 0;
 	if (!d)
-		return 0;
+		return -1;
 	struct dirent *de;
 	while ((de = readdir(d)))
-		if (strstr(de->d_name, "jobpool"))
-			n++;
+		n += strcmp(de->d_name, ".") && strcmp(de->d_name, "..");
 	closedir(d);
 	return n;
-}
-
-int jpt_count_jobpool_files(void)
-{
-	const char *tmp = getenv("TMPDIR");
-	return count_in("/dev/shm") + count_in(tmp && *tmp ? tmp : "/tmp");
 }
 
 jp_pool *jpt_open(int n_jobs)
@@ -96,7 +90,14 @@ TCase *jpt_tcase(const char *name)
 
 int jpt_run(Suite *s)
 {
-	int before = jpt_count_jobpool_files();
+	/* The suite's pools put their folders in a folder of its own, so what
+	 * they leave behind is seen even while other suites run beside it. */
+	char folder[] = "/tmp/jpt-suite-XXXXXX";
+	if (!mkdtemp(folder)) {
+		perror("mkdtemp");
+		return EXIT_FAILURE;
+	}
+	setenv("JOBPOOL_TEMP_FOLDER", folder, 1);
 	/* Workers a test leaks outlive the test's own process: as a subreaper
 	 * this process inherits them, and counts them below. */
 	prctl(PR_SET_CHILD_SUBREAPER, 1);
@@ -109,7 +110,7 @@ int jpt_run(Suite *s)
 	 * what the tests leaked. */
 	pid_t pids[16];
 	int kids = jpt_children(pids, 16);
-	int after = jpt_count_jobpool_files();
+	int left = entries_in(folder);
 	if (kids > 0) {
 		fprintf(stderr, "FAIL: %d process(es) left behind by the suite\n", kids);
 		failed++;
@@ -118,10 +119,15 @@ int jpt_run(Suite *s)
 			waitpid(pids[i], NULL, 0);
 		}
 	}
-	if (after > before) {
-		fprintf(stderr, "FAIL: %d jobpool file(s) left in /dev/shm or the temp folder\n",
-			after - before);
+	if (left != 0) {
+		fprintf(stderr, "FAIL: %d pool folder(s) left in %s\n", left, folder);
 		failed++;
+		char cmd[64];
+		snprintf(cmd, sizeof cmd, "rm -rf %s", folder);
+		if (system(cmd) != 0)
+			fprintf(stderr, "cannot remove %s\n", folder);
+	} else {
+		rmdir(folder);
 	}
 	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }

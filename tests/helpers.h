@@ -16,9 +16,6 @@ int jpt_children(pid_t *pids, int max);
 /* Fail the test if this process has any child left. */
 void jpt_assert_no_children(void);
 
-/* Files named like jobpool's in /dev/shm and the temp folder. */
-int jpt_count_jobpool_files(void);
-
 /* Open a pool with n_jobs workers and the other options at their defaults. */
 jp_pool *jpt_open(int n_jobs);
 

@@ -48,7 +48,8 @@ START_TEST(call_round_trip)
 	ck_assert(f == 2.5);
 	ck_assert(out[2].len == 5 && !memcmp(out[2].data, "hello", 5));
 	jp_array a;
-	ck_assert_int_eq(jp__array_record_decode(out[3].data, out[3].len, &a), 0);
+	jp__shared_ref ref;
+	ck_assert_int_eq(jp__array_record_decode(&out[3], &a, &ref), 0);
 	ck_assert_int_eq(a.dtype, JP_INT32);
 	ck_assert_int_eq(a.ndim, 2);
 	ck_assert_uint_eq(a.shape[1], 5);
@@ -156,8 +157,9 @@ static int decode_any(const uint8_t *f, size_t len)
 		rc = jp__args_decode(ch.args, ch.args_len, ch.nargs, args);
 		for (uint32_t i = 0; !rc && i < ch.nargs; i++) {
 			jp_array a;
-			if (args[i].kind == JP__ARG_ARRAY)
-				rc = jp__array_record_decode(args[i].data, args[i].len, &a);
+			jp__shared_ref ref;
+			if (args[i].kind >= JP__ARG_ARRAY)
+				rc = jp__array_record_decode(&args[i], &a, &ref);
 		}
 		free(args);
 		return rc;

@@ -7,6 +7,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <stddef.h>
 #include <getopt.h>
 #include <sched.h>
 #include <stdbool.h>
@@ -39,6 +40,7 @@ struct config {
 	size_t n;
 	int repeat;
 	const char *backend;
+	size_t size; /* bytes, for memmap */
 };
 
 static double now(void)
@@ -175,12 +177,273 @@ static int run_overhead(const struct config *cfg)
 	return ok ? 0 : 1;
 }
 
+/* ---- memmap ------------------------------------------------------------ */
+
+#define MEMMAP_COLS 1024
+
+/* The sum of the task's rows of a rows x 1024 float64 array. */
+static int bench_row_sum(jp_task *t)
+{
+	jp_array a;
+	if (jp_task_arg_array(t, 0, &a))
+		return jp_task_fail(t, "no array argument");
+	const double *d = a.data;
+	size_t i = jp_task_begin(t) * a.shape[1], end = jp_task_end(t) * a.shape[1];
+	/* eight independent sums, so the loop runs at memory speed rather than
+	 * at the latency of one chain of additions */
+	double s[8] = { 0 };
+	for (; i + 8 <= end; i += 8)
+		for (int k = 0; k < 8; k++)
+			s[k] += d[i + k];
+	for (; i < end; i++)
+		s[0] += d[i];
+	double total = ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
+	return jp_task_set_result(t, &total, sizeof total);
+}
+JP_TASK(bench_row_sum);
+
+/* Values whose sums are exact in double at any size we run. */
+static void fill_values(double *d, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		d[i] = (double)(i & 7);
+}
+
+static double expected_sum(size_t n)
+{
+	return (double)(n / 8) * 28.0 + (double)((n % 8) * (n % 8 - 1) / 2);
+}
+
+/* One call summing every row of `a`; false if it failed or summed wrong. */
+static bool sum_call(jp_pool *pool, const jp_array *a, double *seconds)
+{
+	double t0 = now();
+	jp_call *c;
+	const void *out;
+	size_t len;
+	bool ok = jp_map_new(&c, pool, "bench_row_sum", a->shape[0]) == 0 &&
+		  jp_call_arg_array(c, a) == 0 && jp_call_run(c) == 0 &&
+		  jp_call_output(c, &out, &len) == 0;
+	double s = 0;
+	for (size_t i = 0; ok && i < len / sizeof s; i++)
+		s += ((const double *)out)[i];
+	if (!ok)
+		fprintf(stderr, "jobpool-bench: memmap call failed: %s\n", jp_pool_errmsg(pool));
+	jp_call_free(c);
+	*seconds = now() - t0;
+	return ok && s == expected_sum(a->shape[0] * a->shape[1]);
+}
+
+/* Proportional set size of a process, from /proc/PID/smaps_rollup. */
+static long long pss_bytes(int pid)
+{
+	char path[64], line[256];
+	snprintf(path, sizeof path, "/proc/%d/smaps_rollup", pid);
+	FILE *f = fopen(path, "r");
+	long long kb = -1;
+	while (f && fgets(line, sizeof line, f))
+		if (sscanf(line, "Pss: %lld kB", &kb) == 1)
+			break;
+	if (f)
+		fclose(f);
+	return kb < 0 ? -1 : kb * 1024;
+}
+
+static long long pss_total(jp_pool *pool)
+{
+	long long total = pss_bytes((int)getpid());
+	for (int s = 0; s < jp_pool_n_jobs(pool) && jp_pool_n_jobs(pool) > 1; s++)
+		total += pss_bytes(jp_pool_worker_pid(pool, s));
+	return total;
+}
+
+/* The floor for any dump: one write() of the bytes into a fresh file in
+ * the same folder. */
+static double write_floor(const char *dir, const void *p, size_t len)
+{
+	char path[4096];
+	snprintf(path, sizeof path, "%s/bench-write-XXXXXX", dir);
+	int fd = mkstemp(path);
+	if (fd < 0)
+		return -1;
+	double t0 = now();
+	const char *q = p;
+	size_t left = len;
+	while (left) {
+		ssize_t n = write(fd, q, left);
+		if (n <= 0)
+			break;
+		q += n;
+		left -= (size_t)n;
+	}
+	double t = now() - t0;
+	close(fd);
+	unlink(path);
+	return left ? -1 : t;
+}
+
+static double memcpy_floor(const void *p, size_t len)
+{
+	void *q = malloc(len);
+	if (!q)
+		return -1;
+	double t0 = now();
+	memcpy(q, p, len);
+	double t = now() - t0;
+	/* keep the copy from being optimised away */
+	volatile unsigned char sink = ((unsigned char *)q)[len / 2];
+	(void)sink;
+	free(q);
+	return t;
+}
+
+struct memmap_run {
+	double share, reuse, write, memcpy, alloc_shared;
+	long long pss;
+	bool ok;
+};
+
+static bool memmap_once(jp_pool *pool, size_t rows, bool floors_first, struct memmap_run *r)
+{
+	size_t n = rows * MEMMAP_COLS, bytes = n * sizeof(double);
+	double *src = malloc(bytes);
+	if (!src)
+		return false;
+	fill_values(src, n); /* the caller's data: its pages exist */
+	jp_array a = { .dtype = JP_FLOAT64, .ndim = 2, .shape = { rows, MEMMAP_COLS }, .data = src };
+
+	/* The floors, in the same folder and the same run. Whatever fills
+	 * fresh tmpfs pages second finds pages the first one freed, which is
+	 * faster: runs alternate the order so neither side gains. */
+	if (floors_first) {
+		r->write = write_floor(jp_pool_temp_folder(pool), src, bytes);
+		r->memcpy = memcpy_floor(src, bytes);
+	}
+	/* share once, then a call; a second call reuses the shared file */
+	jp_array sh;
+	double t0 = now(), t_call;
+	bool ok = jp_share(pool, &a, &sh) == 0;
+	double t_dump = now() - t0;
+	ok = ok && sum_call(pool, &sh, &t_call);
+	r->share = now() - t0;
+	if (getenv("JOBPOOL_BENCH_DEBUG"))
+		fprintf(stderr, "  share = dump %.3f + first call %.3f\n", t_dump, t_call);
+	if (!floors_first) {
+		/* the share keeps its pages: measure beside it */
+		r->write = write_floor(jp_pool_temp_folder(pool), src, bytes);
+		r->memcpy = memcpy_floor(src, bytes);
+	}
+	free(src); /* the shared copy replaces the caller's */
+	ok = ok && sum_call(pool, &sh, &r->reuse);
+	r->pss = pss_total(pool);
+	jp_array_release(&sh);
+
+	/* zero copy: the data made in shared memory, then a call */
+	jp_array z;
+	size_t shape[2] = { rows, MEMMAP_COLS };
+	t0 = now();
+	ok = ok && jp_array_alloc_shared(pool, JP_FLOAT64, 2, shape, &z) == 0;
+	if (ok)
+		fill_values(z.data, n);
+	ok = ok && sum_call(pool, &z, &t_call);
+	r->alloc_shared = now() - t0;
+	jp_array_release(&z);
+	r->ok = ok && r->write >= 0 && r->memcpy >= 0;
+	return r->ok;
+}
+
+static int cmp_run_field(const void *a, const void *b)
+{
+	return cmp_double(a, b);
+}
+
+static double median_of(struct memmap_run *runs, int n, size_t field)
+{
+	double v[64];
+	for (int i = 0; i < n; i++)
+		v[i] = *(double *)((char *)&runs[i] + field);
+	qsort(v, (size_t)n, sizeof *v, cmp_run_field);
+	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+static int run_memmap(const struct config *cfg)
+{
+	size_t rows = cfg->size / (MEMMAP_COLS * sizeof(double));
+	if (rows == 0) {
+		fprintf(stderr, "jobpool-bench: memmap --size must be at least %zu bytes\n",
+			MEMMAP_COLS * sizeof(double));
+		return 2;
+	}
+	jp_options opt = JP_OPTIONS_INIT;
+	opt.n_jobs = cfg->jobs;
+	opt.backend = cfg->backend;
+	jp_pool *pool;
+	if (jp_pool_open(&pool, &opt)) {
+		fprintf(stderr, "jobpool-bench: cannot open the pool: %s\n", jp_pool_errmsg(NULL));
+		return 1;
+	}
+	/* make the pool's folder, where the write floor is measured too */
+	jp_array tiny;
+	size_t one = 1;
+	if (jp_array_alloc_shared(pool, JP_FLOAT64, 1, &one, &tiny) == 0)
+		jp_array_release(&tiny);
+	int repeat = cfg->repeat > 64 ? 64 : cfg->repeat;
+	struct memmap_run runs[64];
+	/* A VM backs a guest page on its first touch, at a fraction of the
+	 * speed of a page it backed before: touch what the runs will use once,
+	 * so the figures are about jobpool and not about the hypervisor. */
+	size_t warm = 4 * (rows * MEMMAP_COLS * sizeof(double));
+	char *w = malloc(warm);
+	if (w) {
+		memset(w, 1, warm);
+		free(w);
+	}
+	bool ok = jp_pool_temp_folder(pool) != NULL || jp_pool_n_jobs(pool) == 1;
+	for (int i = 0; i < repeat && ok; i++) {
+		ok = memmap_once(pool, rows, i % 2 == 0, &runs[i]);
+		if (getenv("JOBPOOL_BENCH_DEBUG"))
+			fprintf(stderr, "run %d: share %.3f reuse %.3f write %.3f memcpy %.3f alloc_shared %.3f\n", i,
+				runs[i].share, runs[i].reuse, runs[i].write, runs[i].memcpy, runs[i].alloc_shared);
+	}
+	int n_jobs = jp_pool_n_jobs(pool);
+	size_t bytes = rows * MEMMAP_COLS * sizeof(double);
+	if (ok) {
+		long long pss[64];
+		for (int i = 0; i < repeat; i++)
+			pss[i] = runs[i].pss;
+		double share = median_of(runs, repeat, offsetof(struct memmap_run, share));
+		double shares[64];
+		for (int i = 0; i < repeat; i++)
+			shares[i] = runs[i].share;
+		qsort(shares, (size_t)repeat, sizeof *shares, cmp_double);
+		printf("{\"workload\": \"memmap\", \"backend\": \"%s\", \"n_jobs\": %d, \"n\": %zu, "
+		       "\"repeat\": %d, \"median_s\": %.6f, \"min_s\": %.6f, \"max_s\": %.6f, "
+		       "\"ok\": true, \"array_bytes\": %zu, \"share_s\": %.6f, \"reuse_s\": %.6f, "
+		       "\"write_s\": %.6f, \"memcpy_s\": %.6f, \"alloc_shared_s\": %.6f, "
+		       "\"pss_total_bytes\": %lld, \"temp_folder\": \"%s\"}\n",
+		       n_jobs > 1 ? cfg->backend : "sequential", n_jobs, rows, repeat, share, shares[0],
+		       shares[repeat - 1], bytes, share,
+		       median_of(runs, repeat, offsetof(struct memmap_run, reuse)),
+		       median_of(runs, repeat, offsetof(struct memmap_run, write)),
+		       median_of(runs, repeat, offsetof(struct memmap_run, memcpy)),
+		       median_of(runs, repeat, offsetof(struct memmap_run, alloc_shared)),
+		       pss[repeat / 2], jp_pool_temp_folder(pool) ? jp_pool_temp_folder(pool) : "");
+	} else {
+		printf("{\"workload\": \"memmap\", \"backend\": \"%s\", \"n_jobs\": %d, \"n\": %zu, "
+		       "\"repeat\": %d, \"ok\": false}\n", n_jobs > 1 ? cfg->backend : "sequential",
+		       n_jobs, rows, repeat);
+	}
+	jp_pool_close(pool);
+	return ok ? 0 : 1;
+}
+
 static const struct workload {
 	const char *name;
 	const char *what;
 	int (*run)(const struct config *);
 } workloads[] = {
 	{ "overhead", "calls of N trivial tasks f(k) = 2k on a warm pool, and the pipe round trip", run_overhead },
+	{ "memmap", "an array of --size bytes shared with the workers, which sum its rows", run_memmap },
 };
 
 static void usage(FILE *f)
@@ -189,7 +452,8 @@ static void usage(FILE *f)
 		   "  --jobs N      workers, as n_jobs (default 2; -1: all CPUs)\n"
 		   "  --n N         tasks per call (default 10000)\n"
 		   "  --repeat R    timed calls; the median is reported (default 5)\n"
-		   "  --backend B   process or sequential (default process)\n\n"
+		   "  --backend B   process or sequential (default process)\n"
+		   "  --size BYTES  the array for memmap (default 1073741824)\n\n"
 		   "workloads:\n");
 	for (size_t i = 0; i < sizeof workloads / sizeof workloads[0]; i++)
 		fprintf(f, "  %-12s %s\n", workloads[i].name, workloads[i].what);
@@ -209,18 +473,20 @@ static bool parse_long(const char *s, long lo, long hi, long *out)
 
 int main(int argc, char **argv)
 {
-	struct config cfg = { .jobs = 2, .n = 10000, .repeat = 5, .backend = "process" };
+	struct config cfg = { .jobs = 2, .n = 10000, .repeat = 5, .backend = "process",
+			      .size = 1ull << 30 };
 	static const struct option longopts[] = {
 		{ "jobs", required_argument, NULL, 'j' },
 		{ "n", required_argument, NULL, 'n' },
 		{ "repeat", required_argument, NULL, 'r' },
 		{ "backend", required_argument, NULL, 'b' },
+		{ "size", required_argument, NULL, 's' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
 	int c;
 	long v;
-	while ((c = getopt_long(argc, argv, "j:n:r:b:h", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "j:n:r:b:s:h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'j':
 			if (!parse_long(optarg, -1024, 4096, &v) || v == 0) {
@@ -249,6 +515,13 @@ int main(int argc, char **argv)
 				return 2;
 			}
 			cfg.backend = optarg;
+			break;
+		case 's':
+			if (!parse_long(optarg, 1, 1L << 40, &v)) {
+				fprintf(stderr, "jobpool-bench: --size \"%s\": expected a byte count >= 1\n", optarg);
+				return 2;
+			}
+			cfg.size = (size_t)v;
 			break;
 		case 'h':
 			usage(stdout);

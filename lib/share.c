@@ -1,0 +1,490 @@
+/*
+ * share.c - arrays shared with the workers through files: where the files
+ * go, how they are written, how workers map them, and when they go away.
+ *
+ * Master's side. A pool tries temp folders in joblib's order (the
+ * temp_folder option, $JOBPOOL_TEMP_FOLDER, /dev/shm when it is writable and
+ * has 2 GB free, $TMPDIR, /tmp) and makes a private folder (0700) in the
+ * first one that takes a file; files are 0600, created O_EXCL under
+ * unguessable names. A full folder sends the dump to the next one. The
+ * janitor (janitor.c) removes the folders if the master dies.
+ *
+ * Worker's side. A worker maps a shared array's file on first use and keeps
+ * the mapping until the master says the array is gone (a RELEASE frame), so
+ * a second call with the same array maps nothing and faults no page.
+ */
+#include "pool.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+/* joblib's rule: /dev/shm only when it has this much room. */
+#define SHM_MIN_FREE (2ull << 30)
+
+uint64_t jp__share_next_id(void)
+{
+	static uint64_t next_id;
+	return __atomic_add_fetch(&next_id, 1, __ATOMIC_RELAXED);
+}
+
+/* ---- the folders --------------------------------------------------------- */
+
+static int add_candidate(jp__share_state *s, const char *dir)
+{
+	if (!dir || !*dir)
+		return 0;
+	for (size_t i = 0; i < s->ncand; i++)
+		if (!strcmp(s->candidates[i], dir))
+			return 0;
+	char **c = realloc(s->candidates, (s->ncand + 1) * sizeof *c);
+	if (!c)
+		return -ENOMEM;
+	s->candidates = c;
+	char **f = realloc(s->folders, (s->ncand + 1) * sizeof *f);
+	if (!f)
+		return -ENOMEM;
+	s->folders = f;
+	if (!(c[s->ncand] = strdup(dir)))
+		return -ENOMEM;
+	f[s->ncand++] = NULL;
+	return 0;
+}
+
+static bool shm_usable(void)
+{
+	struct statvfs st;
+	return access("/dev/shm", W_OK) == 0 && statvfs("/dev/shm", &st) == 0 &&
+	       (unsigned long long)st.f_bavail * st.f_frsize >= SHM_MIN_FREE;
+}
+
+int jp__share_setup(jp_pool *p)
+{
+	jp__share_state *s = &p->share;
+	s->janitor_fd = -1;
+	int err = 0;
+	if (!err)
+		err = add_candidate(s, p->cfg.temp_folder);
+	if (!err)
+		err = add_candidate(s, getenv("JOBPOOL_TEMP_FOLDER"));
+	if (!err && shm_usable())
+		err = add_candidate(s, "/dev/shm");
+	if (!err)
+		err = add_candidate(s, getenv("TMPDIR"));
+	if (!err)
+		err = add_candidate(s, "/tmp");
+	if (!err && p->n_workers)
+		err = jp__janitor_start(p);
+	return err;
+}
+
+static const char *folder_of(jp_pool *p, size_t cand, char *why, size_t cap)
+{
+	jp__share_state *s = &p->share;
+	if (s->folders[cand])
+		return s->folders[cand];
+	char path[PATH_MAX];
+	if (snprintf(path, sizeof path, "%s/jobpool-%d-XXXXXX", s->candidates[cand], (int)getpid()) >=
+	    (int)sizeof path) {
+		jp__msgf(why, cap, "%s: path too long", s->candidates[cand]);
+		return NULL;
+	}
+	if (!mkdtemp(path)) {
+		jp__msgf(why, cap, "%s: %s", s->candidates[cand], strerror(errno));
+		return NULL;
+	}
+	/* the janitor hears of it before any file is in it */
+	if (s->janitor_fd >= 0 && jp__janitor_watch(p, path)) {
+		rmdir(path);
+		jp__msgf(why, cap, "%s: the janitor is gone", s->candidates[cand]);
+		return NULL;
+	}
+	if (!(s->folders[cand] = strdup(path))) {
+		rmdir(path);
+		jp__msgf(why, cap, "out of memory");
+		return NULL;
+	}
+	if (p->cfg.verbose)
+		fprintf(stderr, "[jobpool] shared arrays go to %s\n", path);
+	return s->folders[cand];
+}
+
+const char *jp_pool_temp_folder(const jp_pool *p)
+{
+	if (!p)
+		return NULL;
+	const jp__share_state *s = &p->share;
+	return s->ncand && s->folders[s->cur] ? s->folders[s->cur] : NULL;
+}
+
+/* ---- dumping ------------------------------------------------------------- */
+
+/* Dumps this large are written by several threads, each its own part. */
+#define PARALLEL_DUMP (64u << 20)
+#define DUMP_THREADS 4
+
+struct dump_part {
+	int fd;
+	const uint8_t *src;
+	size_t off, len;
+	int err;
+};
+
+static void *write_part(void *arg)
+{
+	struct dump_part *d = arg;
+	size_t done = 0;
+	while (done < d->len) {
+		size_t chunk = d->len - done < (8u << 20) ? d->len - done : (8u << 20);
+		ssize_t n = pwrite(d->fd, d->src + d->off + done, chunk, (off_t)(d->off + done));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			d->err = n < 0 ? -errno : -EIO;
+			break;
+		}
+		done += (size_t)n;
+	}
+	return NULL;
+}
+
+/* Write len bytes at the start of fd. Filling fresh tmpfs pages is what
+ * costs; on a VM one writer sometimes runs at a third of its best speed
+ * for the whole dump, while several rarely all do: measured, two threads
+ * halve the median time of a 1 GiB dump on the project's 2-vCPU machine. */
+static int write_file(int fd, const uint8_t *src, size_t len)
+{
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	int k = len < PARALLEL_DUMP || ncpu < 2 ? 1 : ncpu < DUMP_THREADS ? (int)ncpu : DUMP_THREADS;
+	struct dump_part parts[DUMP_THREADS];
+	pthread_t th[DUMP_THREADS];
+	size_t part = jp__align_up(len / (size_t)k, 1u << 20);
+	int started = 0;
+	for (int i = 0; i < k; i++) {
+		size_t off = (size_t)i * part;
+		parts[i] = (struct dump_part){ .fd = fd, .src = src, .off = off,
+					       .len = off >= len ? 0 : (len - off < part ? len - off : part) };
+		/* the last part runs here; a thread that cannot start too */
+		if (i == k - 1 || pthread_create(&th[i], NULL, write_part, &parts[i]))
+			write_part(&parts[i]);
+		else
+			started |= 1 << i;
+	}
+	int err = 0;
+	for (int i = 0; i < k; i++) {
+		if (started & (1 << i))
+			pthread_join(th[i], NULL);
+		if (!err)
+			err = parts[i].err;
+	}
+	return err;
+}
+
+/* Write (or reserve) a file for `a` in folder `dir`; its path in `path`. */
+static int dump_in(const char *dir, const jp_array *a, size_t nbytes, bool copy, char *path,
+		   size_t cap)
+{
+	if (snprintf(path, cap, "%s/array-XXXXXX", dir) >= (int)cap)
+		return -ENAMETOOLONG;
+	int fd = mkostemp(path, O_CLOEXEC); /* O_EXCL, 0600, unguessable */
+	if (fd < 0)
+		return -errno;
+	int err;
+	if (copy) {
+		/* write(2), not memcpy into a fresh mapping: on tmpfs it fills new
+		 * pages more than twice as fast */
+		err = write_file(fd, a->data, nbytes);
+	} else {
+		/* reserve now: a sparse file would SIGBUS a worker when full */
+		err = -posix_fallocate(fd, 0, (off_t)nbytes);
+	}
+	close(fd);
+	if (err)
+		unlink(path); /* nothing half-written stays */
+	return err;
+}
+
+static bool is_full(int err)
+{
+	return err == -ENOSPC || err == -EDQUOT || err == -EFBIG;
+}
+
+int jp__share_dump(jp_pool *p, const jp_array *a, bool copy, jp_backing **out)
+{
+	jp__share_state *s = &p->share;
+	size_t nbytes = jp_array_nbytes(a);
+	if (nbytes == SIZE_MAX)
+		return -EINVAL;
+	char path[PATH_MAX], tried[JP__ERRMSG_MAX] = "", why[256];
+	size_t used = 0;
+	int err = -ENOSPC;
+	for (size_t cand = s->cur; cand < s->ncand; cand++) {
+		const char *dir = folder_of(p, cand, why, sizeof why);
+		if (dir)
+			err = dump_in(dir, a, nbytes, copy, path, sizeof path);
+		else
+			err = -EACCES;
+		if (!err) {
+			if (cand != s->cur && p->cfg.verbose)
+				fprintf(stderr, "[jobpool] now sharing arrays from %s\n", dir);
+			s->cur = cand;
+			jp_backing *b = calloc(1, sizeof *b);
+			if (!b || !(b->path = strdup(path))) {
+				free(b);
+				unlink(path);
+				return -ENOMEM;
+			}
+			b->kind = JP__BACK_POOL;
+			b->len = nbytes;
+			b->writable = true;
+			b->pool = p;
+			b->id = jp__share_next_id();
+			b->next = s->live;
+			if (s->live)
+				s->live->prev = b;
+			s->live = b;
+			*out = b;
+			return 0;
+		}
+		if (dir && !is_full(err)) {
+			jp__pool_set_error(p, "cannot write a shared array of %zu bytes in %s: %s", nbytes,
+					   dir, jp_strerror(err));
+			return err;
+		}
+		if (p->cfg.verbose)
+			fprintf(stderr, "[jobpool] %s: no room for %zu bytes, trying the next temp folder\n",
+				dir ? dir : why, nbytes);
+		int n = snprintf(tried + used, sizeof tried - used, "%s%s", used ? ", " : "",
+				 dir ? dir : why);
+		if (n > 0 && (size_t)n < sizeof tried - used)
+			used += (size_t)n;
+	}
+	jp__pool_set_error(p, "no temp folder has room for a shared array of %zu bytes; tried %s",
+			   nbytes, used ? tried : "none");
+	return is_full(err) ? -ENOSPC : err;
+}
+
+void jp__share_ref(const jp_backing *b, uint32_t mode, jp__shared_ref *ref)
+{
+	ref->id = b->id;
+	ref->offset = b->offset;
+	ref->file_len = b->len; /* the whole file is mapped: offset is inside */
+	ref->mode = mode;
+	ref->path = b->path;
+}
+
+void jp__share_release(jp_backing *b)
+{
+	jp_pool *p = b->pool;
+	if (p) {
+		unlink(b->path);
+		if (p->n_workers)
+			jp__sched_release(p, &b->id, 1);
+		if (b->prev)
+			b->prev->next = b->next;
+		else
+			p->share.live = b->next;
+		if (b->next)
+			b->next->prev = b->prev;
+	}
+	if (b->base)
+		munmap(b->base, b->len);
+	free(b->path);
+	free(b);
+}
+
+void jp__share_teardown(jp_pool *p)
+{
+	jp__share_state *s = &p->share;
+	/* a forked child holding a copy of the pool frees its copy; the
+	 * folders and the janitor are its parent's */
+	bool mine = p->owner == getpid();
+	if (!mine)
+		s->janitor = 0;
+	/* arrays outlive their pool: their mappings here stay valid, their
+	 * files go with the folders */
+	for (jp_backing *b = s->live, *next; b; b = next) {
+		next = b->next;
+		b->pool = NULL;
+		b->next = b->prev = NULL;
+	}
+	s->live = NULL;
+	for (size_t i = 0; i < s->ncand; i++) {
+		if (s->folders[i] && mine)
+			jp__remove_folder(s->folders[i]);
+		free(s->folders[i]);
+		free(s->candidates[i]);
+	}
+	free(s->folders);
+	free(s->candidates);
+	s->folders = s->candidates = NULL;
+	s->ncand = 0;
+	jp__janitor_stop(p);
+}
+
+/* ---- arrays made in shared memory ----------------------------------------- */
+
+static int alloc_heap(jp_array *out, size_t nbytes)
+{
+	jp_backing *b = calloc(1, sizeof *b);
+	void *data = NULL;
+	if (!b || posix_memalign(&data, 64, nbytes ? nbytes : 64)) {
+		free(b);
+		return -ENOMEM;
+	}
+	memset(data, 0, nbytes);
+	b->kind = JP__BACK_HEAP;
+	b->base = data;
+	b->len = nbytes;
+	out->data = data;
+	out->backing = b;
+	return 0;
+}
+
+/* Map a pool file into the master, read-write and shared. */
+static int map_here(jp_backing *b)
+{
+	int fd = open(b->path, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return -errno;
+	void *base = mmap(NULL, b->len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	int err = base == MAP_FAILED ? -errno : 0;
+	close(fd);
+	if (!err)
+		b->base = base;
+	return err;
+}
+
+static int make_shared(jp_pool *p, const jp_array *like, bool copy, jp_array *out)
+{
+	size_t nbytes = jp_array_nbytes(like);
+	if (!p || !out || nbytes == SIZE_MAX || (copy && nbytes && !like->data))
+		return -EINVAL;
+	jp_array a = *like;
+	a.flags &= JP_ARRAY_FORTRAN;
+	a.backing = NULL;
+	int err;
+	if (!p->n_workers || nbytes == 0) {
+		/* no other process to share with: plain memory */
+		if ((err = alloc_heap(&a, nbytes)))
+			return err;
+		if (copy && nbytes)
+			memcpy(a.data, like->data, nbytes);
+		*out = a;
+		return 0;
+	}
+	jp_backing *b;
+	if ((err = jp__share_dump(p, like, copy, &b)))
+		return err;
+	if ((err = map_here(b))) {
+		jp__pool_set_error(p, "cannot map %s: %s", b->path, jp_strerror(err));
+		jp__share_release(b);
+		return err;
+	}
+	a.data = b->base;
+	a.flags |= JP_ARRAY_SHARED;
+	a.backing = b;
+	*out = a;
+	return 0;
+}
+
+int jp_array_alloc_shared(jp_pool *p, jp_dtype dtype, int ndim, const size_t *shape,
+			  jp_array *out)
+{
+	if (ndim < 0 || ndim > JP_MAX_NDIM || (ndim && !shape))
+		return -EINVAL;
+	jp_array like = { .dtype = dtype, .ndim = ndim };
+	for (int i = 0; i < ndim; i++)
+		like.shape[i] = shape[i];
+	return make_shared(p, &like, false, out);
+}
+
+int jp_share(jp_pool *p, const jp_array *src, jp_array *out)
+{
+	return src ? make_shared(p, src, true, out) : -EINVAL;
+}
+
+/* ---- the worker's mappings ------------------------------------------------- */
+
+int jp__map_shared(jp__mapcache *mc, const jp__shared_ref *ref, void **data, bool *readonly,
+		   char *err, size_t errlen)
+{
+	for (size_t i = 0; i < mc->n; i++)
+		if (mc->m[i].id == ref->id) {
+			*data = (uint8_t *)mc->m[i].base + ref->offset;
+			*readonly = mc->m[i].readonly;
+			return 0;
+		}
+	if (ref->file_len == 0) {
+		*data = NULL;
+		*readonly = ref->mode == JP__MMAP_R;
+		return 0;
+	}
+	if (mc->n == mc->cap) {
+		size_t cap = mc->cap ? mc->cap * 2 : 8;
+		jp__mapping *m = realloc(mc->m, cap * sizeof *m);
+		if (!m)
+			return -ENOMEM;
+		mc->m = m;
+		mc->cap = cap;
+	}
+	bool rw = ref->mode == JP__MMAP_RPLUS || ref->mode == JP__MMAP_WPLUS;
+	int fd = open(ref->path, (rw ? O_RDWR : O_RDONLY) | O_CLOEXEC);
+	if (fd < 0) {
+		int e = -errno;
+		jp__msgf(err, errlen, "cannot open shared array %s: %s", ref->path, strerror(-e));
+		return e;
+	}
+	int prot = ref->mode == JP__MMAP_R ? PROT_READ : PROT_READ | PROT_WRITE;
+	int flags = ref->mode == JP__MMAP_C ? MAP_PRIVATE : MAP_SHARED;
+	void *base = mmap(NULL, ref->file_len, prot, flags, fd, 0);
+	int e = base == MAP_FAILED ? -errno : 0;
+	close(fd);
+	if (e) {
+		jp__msgf(err, errlen, "cannot map shared array %s: %s", ref->path, strerror(-e));
+		return e;
+	}
+	mc->m[mc->n++] = (jp__mapping){ .id = ref->id, .base = base, .len = ref->file_len,
+					.readonly = ref->mode == JP__MMAP_R };
+	*data = (uint8_t *)base + ref->offset;
+	*readonly = ref->mode == JP__MMAP_R;
+	return 0;
+}
+
+void jp__unmap_shared(jp__mapcache *mc, uint64_t id)
+{
+	for (size_t i = 0; i < mc->n; i++)
+		if (mc->m[i].id == id) {
+			munmap(mc->m[i].base, mc->m[i].len);
+			mc->m[i] = mc->m[--mc->n];
+			return;
+		}
+}
+
+const jp__mapping *jp__mapcache_find_readonly(const jp__mapcache *mc, const void *addr)
+{
+	const uint8_t *a = addr;
+	for (size_t i = 0; i < mc->n; i++) {
+		const uint8_t *base = mc->m[i].base;
+		if (mc->m[i].readonly && a >= base && a < base + mc->m[i].len)
+			return &mc->m[i];
+	}
+	return NULL;
+}
+
+void jp__mapcache_free(jp__mapcache *mc)
+{
+	for (size_t i = 0; i < mc->n; i++)
+		munmap(mc->m[i].base, mc->m[i].len);
+	free(mc->m);
+	*mc = (jp__mapcache){ 0 };
+}
