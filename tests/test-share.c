@@ -527,6 +527,11 @@ START_TEST(full_folders)
 	jp_call_free(c);
 	jp_pool_close(pool);
 	free(v);
+	/* the mounts die with this namespace; the mount point would not */
+	ck_assert_int_eq(umount("/tmp"), 0);
+	ck_assert_int_eq(umount("/dev/shm"), 0);
+	ck_assert_int_eq(umount(small), 0);
+	ck_assert_int_eq(rmdir(small), 0);
 	jpt_assert_no_children();
 }
 END_TEST
