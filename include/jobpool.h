@@ -296,6 +296,30 @@ JP_API int jp_share(jp_pool *pool, const jp_array *src, jp_array *shared);
 JP_API const char *jp_pool_temp_folder(const jp_pool *pool);
 
 /* ------------------------------------------------------------------ */
+/* Built-in products                                                   */
+/* ------------------------------------------------------------------ */
+
+/*
+ * C = A·B for 2-d C-order arrays of one dtype: int32, int64, float32 or
+ * float64 (no promotion; integer products wrap around modulo 2^bits, as
+ * NumPy's). The work is split into row blocks of A, about four per worker.
+ * C either has data of the right dtype and shape m x n, or data NULL: then
+ * it is made shared (jp_array_alloc_shared) and the workers write into it
+ * in place; give it back with jp_array_release. A shared C is always
+ * written in place; any other C gets its rows back over the pipes. With the
+ * sequential backend the kernel runs in the caller.
+ */
+JP_API int jp_matmul(jp_pool *pool, const jp_array *a, const jp_array *b, jp_array *c);
+
+/* The dot product of two 1-d float32 or float64 arrays of one length,
+ * summed in float64 by chunks on the workers, reduced in order here. */
+JP_API int jp_dot(jp_pool *pool, const jp_array *a, const jp_array *b, double *result);
+
+/* The same for int32 or int64 arrays, exact (int64 products and sums wrap
+ * around modulo 2^64, as NumPy's). */
+JP_API int jp_dot_int(jp_pool *pool, const jp_array *a, const jp_array *b, int64_t *result);
+
+/* ------------------------------------------------------------------ */
 /* Calls                                                               */
 /* ------------------------------------------------------------------ */
 

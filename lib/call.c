@@ -150,7 +150,8 @@ static int push_id(jp_call *c, uint64_t id)
 
 /* The file an array goes through, dumped once per call however many items
  * name it. With w+ nothing is copied in: the workers fill it. */
-static int dump_once(jp_call *c, const jp_array *a, size_t nbytes, jp_backing **out)
+static int dump_once(jp_call *c, const jp_array *a, size_t nbytes, uint32_t mode,
+		     jp_backing **out)
 {
 	for (size_t i = 0; i < c->ndumps; i++)
 		if (c->dumps[i].src == a->data && c->dumps[i].nbytes == nbytes) {
@@ -161,7 +162,6 @@ static int dump_once(jp_call *c, const jp_array *a, size_t nbytes, jp_backing **
 	if (!d)
 		return -ENOMEM;
 	c->dumps = d;
-	enum jp__mmap_mode mode = c->pool->cfg.mmap_mode;
 	int err = jp__share_dump(c->pool, a, mode != JP__MMAP_WPLUS, out);
 	if (err)
 		return err;
@@ -173,7 +173,7 @@ static int dump_once(jp_call *c, const jp_array *a, size_t nbytes, jp_backing **
 /* Pass an array the cheapest way the pool allows: as it is, to a task in
  * this process; by reference, when its bytes are in a file already; through
  * a file dumped for this call, above max_nbytes; inline otherwise. */
-static int put_array(jp_call *c, jp__buf *blob, const jp_array *a)
+static int put_array(jp_call *c, jp__buf *blob, const jp_array *a, int mode_override)
 {
 	jp_pool *p = c->pool;
 	size_t nbytes = jp_array_nbytes(a);
@@ -182,7 +182,7 @@ static int put_array(jp_call *c, jp__buf *blob, const jp_array *a)
 	if (!p->n_workers)
 		return jp__args_put_local(blob, a);
 	jp_backing *b = a->backing;
-	uint32_t mode = p->cfg.mmap_mode;
+	uint32_t mode = mode_override >= 0 ? (uint32_t)mode_override : p->cfg.mmap_mode;
 	jp__shared_ref ref;
 	/* where the data sits in a file's mapping (base maps the file from its
 	 * first byte), if it does */
@@ -204,7 +204,7 @@ static int put_array(jp_call *c, jp__buf *blob, const jp_array *a)
 		return jp__args_put_shared(blob, a, &ref);
 	}
 	if (p->cfg.max_nbytes >= 0 && nbytes > (uint64_t)p->cfg.max_nbytes) {
-		int err = dump_once(c, a, nbytes, &b);
+		int err = dump_once(c, a, nbytes, mode, &b);
 		if (err)
 			return err;
 		jp__share_ref(b, mode, &ref);
@@ -215,10 +215,15 @@ static int put_array(jp_call *c, jp__buf *blob, const jp_array *a)
 
 int jp_call_arg_array(jp_call *c, const jp_array *a)
 {
+	return jp__call_arg_array_mode(c, a, -1);
+}
+
+int jp__call_arg_array_mode(jp_call *c, const jp_array *a, int mode)
+{
 	if (!c || !a)
 		return -EINVAL;
 	size_t before = arg_target(c)->len;
-	return add_arg(c, put_array(c, arg_target(c), a), before);
+	return add_arg(c, put_array(c, arg_target(c), a, mode), before);
 }
 
 /* r+ and w+: what the workers wrote into a dumped array goes back to the

@@ -230,7 +230,7 @@ void jp__close_inherited(int keep1, int keep2);
 
 /* The worker process's entry point; never returns. */
 void jp__worker_main(int slot, int task_fd, int result_fd, pid_t master,
-		     const char *initializer) __attribute__((noreturn));
+		     const char *initializer, int threads) __attribute__((noreturn));
 
 /* Exit status a worker uses when its master sent a frame it cannot parse. */
 #define JP__EXIT_BADFRAME 86

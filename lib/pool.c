@@ -210,7 +210,10 @@ static int fork_worker(jp_pool *p, int slot)
 	if (pid == 0) {
 		close(sv[0]);
 		close(pfd[0]);
-		jp__worker_main(slot, sv[1], pfd[1], master, p->cfg.initializer);
+		/* each worker's share of the CPUs for the libraries its tasks use */
+		int threads = jp_cpu_count() / p->n_workers;
+		jp__worker_main(slot, sv[1], pfd[1], master, p->cfg.initializer,
+				threads > 1 ? threads : 1);
 	}
 	int err = pid < 0 ? -errno : 0;
 	close(sv[1]);

@@ -134,11 +134,18 @@ struct jp_call {
 	size_t err_index;
 	char errmsg[JP__ERRMSG_MAX];
 
+	size_t batch_size;     /* 0: the pool's batch_size */
+
 	jp__call_dump *dumps;  /* freed with the call */
 	size_t ndumps;
 	uint64_t *mapped_ids;  /* files of the caller's that workers mapped */
 	size_t nmapped;
 };
+
+/* jp_call_arg_array with the workers' map mode chosen (enum jp__mmap_mode)
+ * rather than the pool's (-1): a built-in's output must be writable in any
+ * pool, its inputs read-only. */
+int jp__call_arg_array_mode(jp_call *c, const jp_array *a, int mode);
 
 /* Encode the call's CALL frame into b. */
 int jp__call_encode_frame(jp_call *c, uint64_t call_id, jp__buf *b);

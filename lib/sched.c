@@ -314,7 +314,9 @@ static int run_process(jp_call *c, uint64_t call_id)
 {
 	jp_pool *p = c->pool;
 	run r = { .c = c, .p = p, .call_id = call_id };
-	size_t bs = p->cfg.batch_size ? p->cfg.batch_size : auto_batch_size(c->n, p->n_workers);
+	size_t bs = c->batch_size         ? c->batch_size
+		    : p->cfg.batch_size ? p->cfg.batch_size
+					: auto_batch_size(c->n, p->n_workers);
 	size_t next = 0, seq = 0;
 	int err = c->n ? jp__call_encode_frame(c, call_id, &r.callf) : 0;
 	if (err)

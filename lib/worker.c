@@ -9,6 +9,7 @@
  * socket as the backstop.
  */
 #include "internal.h"
+#include "kernels/gemm.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -348,7 +349,42 @@ int jp__run_initializer(int slot, const char *name, char *msg, size_t cap)
 	return st;
 }
 
-void jp__worker_main(int slot, int task_fd, int result_fd, pid_t master, const char *initializer)
+/* Libraries a task may use size their thread pools from these: each worker
+ * gets its share of the CPUs, unless the user said otherwise, as loky does.
+ * environ is replaced rather than setenv(3) called: after a fork in a
+ * threaded host the environment's lock may be held by a thread that is not
+ * there any more; malloc is safe (glibc resets its locks at fork). */
+static void export_thread_counts(int threads)
+{
+	static const char *vars[] = { "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
+				      "BLIS_NUM_THREADS", "VECLIB_MAXIMUM_THREADS",
+				      "NUMEXPR_NUM_THREADS" };
+	enum { NVARS = sizeof vars / sizeof vars[0] };
+	extern char **environ;
+	size_t n = 0;
+	while (environ && environ[n])
+		n++;
+	char **env = malloc((n + NVARS + 1) * sizeof *env);
+	if (!env)
+		return;
+	memcpy(env, environ, n * sizeof *env);
+	for (int i = 0; i < NVARS; i++) {
+		size_t len = strlen(vars[i]);
+		bool set = false;
+		for (size_t j = 0; j < n && !set; j++)
+			set = !strncmp(env[j], vars[i], len) && env[j][len] == '=';
+		char *kv = set ? NULL : malloc(len + 16);
+		if (kv) {
+			snprintf(kv, len + 16, "%s=%d", vars[i], threads);
+			env[n++] = kv;
+		}
+	}
+	env[n] = NULL;
+	environ = env;
+}
+
+void jp__worker_main(int slot, int task_fd, int result_fd, pid_t master, const char *initializer,
+		     int threads)
 {
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	if (getppid() != master)
@@ -356,6 +392,8 @@ void jp__worker_main(int slot, int task_fd, int result_fd, pid_t master, const c
 	reset_signals();
 	jp__close_inherited(task_fd, result_fd);
 	catch_readonly_writes();
+	export_thread_counts(threads);
+	jp__blas_set_threads(threads);
 
 	jp__runner r = { .slot = slot };
 	jp__buf in = { 0 }, out = { 0 }, call = { 0 };

@@ -120,6 +120,35 @@ START_TEST(dtype_sizes_and_array_bytes)
 }
 END_TEST
 
+/* The thread counts a worker exports for the libraries its tasks use. */
+static int thread_env(jp_task *t)
+{
+	char out[128];
+	const char *omp = getenv("OMP_NUM_THREADS"), *ob = getenv("OPENBLAS_NUM_THREADS");
+	snprintf(out, sizeof out, "%s %s", omp ? omp : "-", ob ? ob : "-");
+	return jp_task_set_result(t, out, strlen(out) + 1);
+}
+JP_TASK(thread_env);
+
+START_TEST(workers_export_their_share_of_cpus)
+{
+	/* as many workers as CPUs: one thread each; a count the user set stays */
+	setenv("OPENBLAS_NUM_THREADS", "7", 1);
+	unsetenv("OMP_NUM_THREADS");
+	jp_pool *pool = jpt_open(jp_cpu_count() > 1 ? jp_cpu_count() : 2);
+	jp_call *c;
+	ck_assert_int_eq(jp_map_new(&c, pool, "thread_env", 1), 0);
+	ck_assert_int_eq(jp_call_run(c), 0);
+	const void *d;
+	size_t len;
+	ck_assert_int_eq(jp_call_output(c, &d, &len), 0);
+	ck_assert_str_eq(d, "1 7");
+	jp_call_free(c);
+	jp_pool_close(pool);
+	ck_assert_ptr_null(getenv("OMP_NUM_THREADS")); /* the host's own is untouched */
+}
+END_TEST
+
 /* Who ran me: slot and pid. */
 struct whoami {
 	int32_t slot, pid;
@@ -470,6 +499,7 @@ int main(void)
 	tcase_add_loop_test(tc, initializer_runs_in_each_worker, 1, 4);
 	tcase_add_loop_test(tc, task_knows_its_name, 1, 3);
 	tcase_add_test(tc, dtype_sizes_and_array_bytes);
+	tcase_add_test(tc, workers_export_their_share_of_cpus);
 	suite_add_tcase(s, tc);
 	tc = jpt_tcase("reuse");
 	tcase_add_loop_test(tc, thousand_calls_reuse_workers, 1, 5);

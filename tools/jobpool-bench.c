@@ -21,6 +21,8 @@
 
 #include <jobpool.h>
 
+#include "kernels/gemm.h"
+
 /* f(k) = 2k over the task's range: the cheapest task there is, so what is
  * measured is the pool. */
 static int bench_double(jp_task *t)
@@ -40,7 +42,9 @@ struct config {
 	size_t n;
 	int repeat;
 	const char *backend;
-	size_t size; /* bytes, for memmap */
+	size_t size;      /* bytes, for memmap */
+	jp_dtype dtype;   /* for matmul */
+	bool n_given;     /* --n was given: workloads pick their own default */
 };
 
 static double now(void)
@@ -437,6 +441,218 @@ static int run_memmap(const struct config *cfg)
 	return ok ? 0 : 1;
 }
 
+/* ---- matmul and dot ----------------------------------------------------- */
+
+static const char *dtype_str(jp_dtype t)
+{
+	return t == JP_INT32 ? "int32" : t == JP_INT64 ? "int64" : t == JP_FLOAT32 ? "float32" : "float64";
+}
+
+/* Values 0..9, as the seeds; for floats the same values as doubles. */
+static void fill_digits(jp_array *a, uint64_t seed)
+{
+	size_t n = a->shape[0] * a->shape[1];
+	for (size_t i = 0; i < n; i++) {
+		seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+		int v = (int)((seed >> 33) % 10);
+		switch (a->dtype) {
+		case JP_INT32: ((int32_t *)a->data)[i] = v; break;
+		case JP_INT64: ((int64_t *)a->data)[i] = v; break;
+		case JP_FLOAT32: ((float *)a->data)[i] = (float)v; break;
+		default: ((double *)a->data)[i] = v; break;
+		}
+	}
+}
+
+/* Sums of products of digits are exact in every dtype at these sizes. */
+static bool same_result(const jp_array *x, const jp_array *y)
+{
+	return !memcmp(x->data, y->data, jp_array_nbytes(x));
+}
+
+static double time_matmul(jp_pool *pool, const jp_array *a, const jp_array *b, jp_array *c,
+			  bool *ok)
+{
+	double t0 = now();
+	int err = jp_matmul(pool, a, b, c);
+	double t = now() - t0;
+	if (err) {
+		fprintf(stderr, "jobpool-bench: jp_matmul: %s\n", jp_pool_errmsg(pool));
+		*ok = false;
+	}
+	return t;
+}
+
+/* The same row blocks as the pool, on OpenMP threads in this process. */
+static double omp_matmul(const jp_array *a, const jp_array *b, jp_array *c, int threads)
+{
+#ifdef _OPENMP
+	size_t m = a->shape[0], k = a->shape[1], n = b->shape[1], es = jp_dtype_size(a->dtype);
+	size_t blocks = (size_t)threads * 4, rows = (m + blocks - 1) / blocks;
+	double t0 = now();
+#pragma omp parallel for num_threads(threads) schedule(dynamic)
+	for (size_t blk = 0; blk < blocks; blk++) {
+		size_t r0 = blk * rows, r1 = r0 + rows < m ? r0 + rows : m;
+		if (r0 < r1)
+			jp__gemm(a->dtype, r1 - r0, n, k, (const uint8_t *)a->data + r0 * k * es, k, b->data,
+				 n, (uint8_t *)c->data + r0 * n * es, n);
+	}
+	return now() - t0;
+#else
+	(void)a, (void)b, (void)c, (void)threads;
+	return -1;
+#endif
+}
+
+static int run_matmul(const struct config *cfg)
+{
+	size_t n = cfg->n_given ? cfg->n : 1000;
+	jp_options opt = JP_OPTIONS_INIT;
+	opt.n_jobs = cfg->jobs;
+	opt.backend = cfg->backend;
+	jp_pool *pool;
+	if (jp_pool_open(&pool, &opt)) {
+		fprintf(stderr, "jobpool-bench: cannot open the pool: %s\n", jp_pool_errmsg(NULL));
+		return 1;
+	}
+	int n_jobs = jp_pool_n_jobs(pool);
+	jp_dtype t = cfg->dtype;
+	size_t es = jp_dtype_size(t), bytes = n * n * es;
+	size_t shape[2] = { n, n };
+	jp_array a = { .dtype = t, .ndim = 2, .shape = { n, n } }, b = a, ref = a, plain_c = a;
+	if (posix_memalign(&a.data, 64, bytes) || posix_memalign(&b.data, 64, bytes) ||
+	    posix_memalign(&ref.data, 64, bytes) || posix_memalign(&plain_c.data, 64, bytes)) {
+		fprintf(stderr, "jobpool-bench: out of memory\n");
+		return 1;
+	}
+	fill_digits(&a, 1);
+	fill_digits(&b, 2);
+	/* the reference: the kernel on one core, here */
+	jp__blas_set_threads(1);
+	jp__gemm(t, n, n, n, a.data, n, b.data, n, ref.data, n);
+
+	/* A, B and C shared, for the zero-copy figure */
+	jp_array sa, sb, sc;
+	bool ok = jp_share(pool, &a, &sa) == 0 && jp_share(pool, &b, &sb) == 0 &&
+		  jp_array_alloc_shared(pool, t, 2, shape, &sc) == 0;
+	int repeat = cfg->repeat > 64 ? 64 : cfg->repeat;
+	double t_pool[64], t_shared[64], t_pipe[64], t_seq[64], t_omp[64], t_blas[64];
+	bool have_omp = true, have_blas = t == JP_FLOAT32 || t == JP_FLOAT64;
+	for (int r = 0; ok && r < repeat; r++) {
+		/* interleaved, so drift of the machine touches every method alike */
+		jp_array c = { .data = NULL };
+		t_pool[r] = time_matmul(pool, &a, &b, &c, &ok); /* plain A, B; C made shared */
+		ok = ok && same_result(&c, &ref);
+		jp_array_release(&c);
+		t_shared[r] = time_matmul(pool, &sa, &sb, &sc, &ok);
+		ok = ok && same_result(&sc, &ref);
+		memset(plain_c.data, 0, bytes);
+		t_pipe[r] = time_matmul(pool, &a, &b, &plain_c, &ok); /* rows over the pipes */
+		ok = ok && same_result(&plain_c, &ref);
+		double t0 = now();
+		jp__gemm(t, n, n, n, a.data, n, b.data, n, plain_c.data, n);
+		t_seq[r] = now() - t0;
+		t_omp[r] = omp_matmul(&a, &b, &plain_c, n_jobs);
+		have_omp = have_omp && t_omp[r] >= 0;
+		ok = ok && (!have_omp || same_result(&plain_c, &ref));
+		if (have_blas) {
+			jp__blas_set_threads(jp_cpu_count());
+			t0 = now();
+			jp__gemm(t, n, n, n, a.data, n, b.data, n, plain_c.data, n);
+			t_blas[r] = now() - t0;
+			jp__blas_set_threads(1);
+		}
+		/* OpenMP's and OpenBLAS's threads spin for a while after their
+		 * work before they sleep (OpenBLAS for about 2^28 cycles): let
+		 * them go idle, or they take the cores from the next method */
+		struct timespec idle = { 0, 300 * 1000 * 1000 };
+		nanosleep(&idle, NULL);
+	}
+	if (ok) {
+		double med = median(t_pool, repeat);
+		double mn = t_pool[0], mx = t_pool[repeat - 1]; /* sorted by median() */
+		printf("{\"workload\": \"matmul\", \"backend\": \"%s\", \"n_jobs\": %d, \"n\": %zu, "
+		       "\"dtype\": \"%s\", \"kernel\": \"%s\", \"repeat\": %d, \"median_s\": %.6f, "
+		       "\"min_s\": %.6f, \"max_s\": %.6f, \"ok\": true, \"gflops\": %.2f, "
+		       "\"shared_median_s\": %.6f, \"pipe_median_s\": %.6f, \"seq_median_s\": %.6f",
+		       n_jobs > 1 ? cfg->backend : "sequential", n_jobs, n, dtype_str(t),
+		       jp__gemm_impl(t), repeat, med, mn, mx, 2.0 * (double)n * n * n / med / 1e9,
+		       median(t_shared, repeat), median(t_pipe, repeat), median(t_seq, repeat));
+		if (have_omp)
+			printf(", \"omp_median_s\": %.6f", median(t_omp, repeat));
+		if (have_blas)
+			printf(", \"blas_threads_median_s\": %.6f", median(t_blas, repeat));
+		printf("}\n");
+	} else {
+		printf("{\"workload\": \"matmul\", \"n_jobs\": %d, \"n\": %zu, \"dtype\": \"%s\", \"ok\": false}\n",
+		       n_jobs, n, dtype_str(t));
+	}
+	jp_array_release(&sa);
+	jp_array_release(&sb);
+	jp_array_release(&sc);
+	free(a.data);
+	free(b.data);
+	free(ref.data);
+	free(plain_c.data);
+	jp_pool_close(pool);
+	return ok ? 0 : 1;
+}
+
+static int run_dot(const struct config *cfg)
+{
+	size_t n = cfg->n_given ? cfg->n : 1000;
+	jp_options opt = JP_OPTIONS_INIT, seq_opt = JP_OPTIONS_INIT;
+	opt.n_jobs = cfg->jobs;
+	opt.backend = cfg->backend;
+	seq_opt.n_jobs = 1;
+	jp_pool *pool, *seq;
+	if (jp_pool_open(&pool, &opt) || jp_pool_open(&seq, &seq_opt)) {
+		fprintf(stderr, "jobpool-bench: cannot open the pool: %s\n", jp_pool_errmsg(NULL));
+		return 1;
+	}
+	/* the vectors allocated shared: the call moves no data */
+	size_t shape[1] = { n };
+	jp_array x, y;
+	bool ok = jp_array_alloc_shared(pool, JP_FLOAT64, 1, shape, &x) == 0 &&
+		  jp_array_alloc_shared(pool, JP_FLOAT64, 1, shape, &y) == 0;
+	double expect = 0;
+	for (size_t i = 0; ok && i < n; i++) {
+		((double *)x.data)[i] = (double)(i % 10);
+		((double *)y.data)[i] = (double)(i % 7);
+		expect += (double)(i % 10) * (double)(i % 7);
+	}
+	int repeat = cfg->repeat > 1000 ? 1000 : cfg->repeat;
+	double *tp = malloc(sizeof *tp * (size_t)repeat), *ts = malloc(sizeof *ts * (size_t)repeat);
+	double r = 0;
+	ok = ok && jp_dot(pool, &x, &y, &r) == 0 && r == expect; /* warm: workers map x and y */
+	for (int i = 0; ok && i < repeat; i++) {
+		double t0 = now();
+		ok = jp_dot(pool, &x, &y, &r) == 0 && r == expect;
+		tp[i] = now() - t0;
+		t0 = now();
+		ok = ok && jp_dot(seq, &x, &y, &r) == 0 && r == expect;
+		ts[i] = now() - t0;
+	}
+	int n_jobs = jp_pool_n_jobs(pool);
+	if (ok) {
+		double med = median(tp, repeat);
+		printf("{\"workload\": \"dot\", \"backend\": \"%s\", \"n_jobs\": %d, \"n\": %zu, "
+		       "\"repeat\": %d, \"median_s\": %.9f, \"min_s\": %.9f, \"max_s\": %.9f, "
+		       "\"ok\": true, \"seq_median_s\": %.9f}\n",
+		       n_jobs > 1 ? cfg->backend : "sequential", n_jobs, n, repeat, med, tp[0],
+		       tp[repeat - 1], median(ts, repeat));
+	} else {
+		printf("{\"workload\": \"dot\", \"n_jobs\": %d, \"n\": %zu, \"ok\": false}\n", n_jobs, n);
+	}
+	free(tp);
+	free(ts);
+	jp_array_release(&x);
+	jp_array_release(&y);
+	jp_pool_close(seq);
+	jp_pool_close(pool);
+	return ok ? 0 : 1;
+}
+
 static const struct workload {
 	const char *name;
 	const char *what;
@@ -444,6 +660,8 @@ static const struct workload {
 } workloads[] = {
 	{ "overhead", "calls of N trivial tasks f(k) = 2k on a warm pool, and the pipe round trip", run_overhead },
 	{ "memmap", "an array of --size bytes shared with the workers, which sum its rows", run_memmap },
+	{ "matmul", "C = A·B, N x N of --dtype (default 1000, float64), beside one core, OpenMP and the BLAS", run_matmul },
+	{ "dot", "the dot product of two float64 vectors of N (default 1000), shared, beside one core", run_dot },
 };
 
 static void usage(FILE *f)
@@ -453,7 +671,8 @@ static void usage(FILE *f)
 		   "  --n N         tasks per call (default 10000)\n"
 		   "  --repeat R    timed calls; the median is reported (default 5)\n"
 		   "  --backend B   process or sequential (default process)\n"
-		   "  --size BYTES  the array for memmap (default 1073741824)\n\n"
+		   "  --size BYTES  the array for memmap (default 1073741824)\n"
+		   "  --dtype T     int32, int64, float32 or float64, for matmul (default float64)\n\n"
 		   "workloads:\n");
 	for (size_t i = 0; i < sizeof workloads / sizeof workloads[0]; i++)
 		fprintf(f, "  %-12s %s\n", workloads[i].name, workloads[i].what);
@@ -474,19 +693,20 @@ static bool parse_long(const char *s, long lo, long hi, long *out)
 int main(int argc, char **argv)
 {
 	struct config cfg = { .jobs = 2, .n = 10000, .repeat = 5, .backend = "process",
-			      .size = 1ull << 30 };
+			      .size = 1ull << 30, .dtype = JP_FLOAT64 };
 	static const struct option longopts[] = {
 		{ "jobs", required_argument, NULL, 'j' },
 		{ "n", required_argument, NULL, 'n' },
 		{ "repeat", required_argument, NULL, 'r' },
 		{ "backend", required_argument, NULL, 'b' },
 		{ "size", required_argument, NULL, 's' },
+		{ "dtype", required_argument, NULL, 'd' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
 	int c;
 	long v;
-	while ((c = getopt_long(argc, argv, "j:n:r:b:s:h", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "j:n:r:b:s:d:h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'j':
 			if (!parse_long(optarg, -1024, 4096, &v) || v == 0) {
@@ -501,6 +721,21 @@ int main(int argc, char **argv)
 				return 2;
 			}
 			cfg.n = (size_t)v;
+			cfg.n_given = true;
+			break;
+		case 'd':
+			if (!strcmp(optarg, "int32"))
+				cfg.dtype = JP_INT32;
+			else if (!strcmp(optarg, "int64"))
+				cfg.dtype = JP_INT64;
+			else if (!strcmp(optarg, "float32"))
+				cfg.dtype = JP_FLOAT32;
+			else if (!strcmp(optarg, "float64"))
+				cfg.dtype = JP_FLOAT64;
+			else {
+				fprintf(stderr, "jobpool-bench: --dtype \"%s\": expected int32, int64, float32 or float64\n", optarg);
+				return 2;
+			}
 			break;
 		case 'r':
 			if (!parse_long(optarg, 1, 1000000, &v)) {
