@@ -583,6 +583,23 @@ START_TEST(concurrent_calls_from_threads)
 }
 END_TEST
 
+/* What a worker's call allocates: bounded by the blocks, not the operands
+ * (the numbers doc/design.md quotes). */
+START_TEST(packing_memory_is_bounded)
+{
+	for (size_t d = 0; d < sizeof dtypes / sizeof dtypes[0]; d++)
+		for (const jp__gemm_kernel *const *v = jp__gemm_variants(dtypes[d]); *v; v++) {
+			ck_assert_uint_eq(jp__gemm_pack_bytes(*v, 0, 2000, 2000), 0);
+			ck_assert_uint_eq(jp__gemm_pack_bytes(*v, 250, 2000, 0), 0);
+			size_t mid = jp__gemm_pack_bytes(*v, 250, 2000, 2000);
+			size_t big = jp__gemm_pack_bytes(*v, 100000, 100000, 100000);
+			ck_assert_uint_gt(mid, 0);
+			ck_assert_uint_le(mid, big);
+			ck_assert_uint_le(big, (size_t)6 << 20);
+		}
+}
+END_TEST
+
 START_TEST(blas_threads_can_be_set)
 {
 	/* a no-op without a BLAS; with OpenBLAS the next call runs on one
@@ -623,6 +640,7 @@ int main(void)
 	tc = jpt_tcase("contract");
 	tcase_add_test(tc, k_zero_zeroes_c_and_empty_shapes_write_nothing);
 	tcase_add_test(tc, concurrent_calls_from_threads);
+	tcase_add_test(tc, packing_memory_is_bounded);
 	tcase_add_test(tc, blas_threads_can_be_set);
 	suite_add_tcase(s, tc);
 	return jpt_run(s);

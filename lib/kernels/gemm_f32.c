@@ -2,13 +2,13 @@
  * gemm_f32.c - float32 GEMM: the micro-kernels and their blocking (used
  * when the library has no CBLAS, or with JOBPOOL_BLAS=0).
  *
- * Generated code (gcc 12 -O3, objdump -d):
+ * Generated code (gcc 12, objdump -d):
  *   avx2      6 x 16 tile: 12 ymm accumulators; per step of k 2 loads of B,
  *             6 vbroadcastss of A, 12 vfmadd231ps ymm
  *   portable  4 x 8 tile: 8 xmm accumulators, mulps + addps
  *
  * No AVX-512 variant, as for float64: on Zen 4 an 8 x 48 zmm kernel did
- * 98 / 106 / 95 GFLOP/s against 101 / 106 / 99 for this one (n = 1000,
+ * 98 / 106 / 95 GFLOP/s against 97 / 106 / 98 for this one (n = 1000,
  * n = 2000, 250 x 2000 x 2000, one core).
  */
 #include "config.h"

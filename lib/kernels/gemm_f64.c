@@ -2,15 +2,15 @@
  * gemm_f64.c - float64 GEMM: the micro-kernels and their blocking (used
  * when the library has no CBLAS, or with JOBPOOL_BLAS=0).
  *
- * Generated code (gcc 12 -O3, objdump -d):
+ * Generated code (gcc 12, objdump -d):
  *   avx2      6 x 8 tile: 12 ymm accumulators; per step of k 2 vmovapd
  *             loads of B, 6 vbroadcastsd of A, 12 vfmadd231pd ymm
  *   portable  4 x 4 tile: 8 xmm accumulators, mulpd + addpd (SSE2 has no FMA)
  *
  * No AVX-512 variant: Zen 4 runs a zmm FMA as two 256-bit halves, and an
  * 8 x 24 zmm kernel (24 accumulators, 24 vfmadd231pd zmm per step) was no
- * faster than this one: 47 / 53 / 47 GFLOP/s against 52 / 52 / 47 for
- * n = 1000, n = 2000 and 250 x 2000 x 2000 on one core (medians of 5).
+ * faster than this one: 47 / 53 / 47 GFLOP/s against 50 / 53 / 47 for
+ * n = 1000, n = 2000 and 250 x 2000 x 2000 on one core (medians).
  * Where a CPU has two full 512-bit FMA units it would pay; add it back as a
  * variant then, measured.
  */

@@ -2,7 +2,7 @@
  * gemm_i32.c - int32 GEMM: the micro-kernels and their blocking. Products
  * and sums in uint32_t: they wrap around modulo 2^32 as NumPy's int32 do.
  *
- * Generated code (gcc 12 -O3, objdump -d):
+ * Generated code (gcc 12, objdump -d):
  *   avx512    12 x 32 tile: 24 zmm accumulators; per step of k 2 loads of
  *             B, 12 vpbroadcastd, 24 vpmulld + 24 vpaddd zmm
  *   avx2      6 x 16 tile: 12 ymm accumulators, 2 loads, 6 vpbroadcastd,
@@ -10,8 +10,8 @@
  *   portable  4 x 8 tile on xmm: SSE2 has no pmulld, GCC builds it from
  *             pmuludq and shuffles
  *
- * AVX-512 pays a little on Zen 4 (one core, medians of 5): 87 / 93 / 82
- * Gop/s against 83 / 87 / 81 for AVX2 (n = 1000, n = 2000, 250 x 2000 x
+ * AVX-512 pays a little on Zen 4 (one core, medians): 85 / 91 / 85 Gop/s
+ * against 82 / 87 / 79 for AVX2 (n = 1000, n = 2000, 250 x 2000 x
  * 2000); the 8 x 48 zmm shape did 79 / 83, so 12 x 32 it is.
  */
 #include "config.h"

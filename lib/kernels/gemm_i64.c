@@ -13,8 +13,7 @@
  *   packed as double and multiplied with FMAs, every partial sum being an
  *   integer a double holds, then added into C as int64.
  *
- * Generated code (gcc 12 -O3, objdump -d), and what each did on one core
- * of the Zen 4 VM, n = 1000 / 2000 (throwaway benchmark, median of 5):
+ * Generated code (gcc 12, objdump -d):
  *   avx512    integer 12 x 16: 24 zmm accumulators, per step of k 2 loads of
  *             B, 12 vpbroadcastq, 24 vpmullq + 24 vpaddq zmm
  *             exact 8 x 24: 24 zmm accumulators, 3 loads, 8 vbroadcastsd,
@@ -23,7 +22,15 @@
  *             (vpmuludq x3, vpsrlq, vpsllq, vpaddq per product)
  *             exact 6 x 8: 12 ymm accumulators, 12 vfmadd231pd ymm
  *   portable  integer 4 x 4 and exact 4 x 4 on xmm (SSE2: no FMA)
- * The figures are in doc/design.md, "GEMM kernels".
+ *
+ * Measured on one core of the Zen 4 VM (Gop/s, n = 1000 / n = 2000 /
+ * 250 x 2000 x 2000, medians; doc/design.md has the whole table):
+ *   avx512    exact 51 / 53 / 47, integer 44 / 45 / 41
+ *   avx2      exact 45 / 49 / 44, integer 13 / 13 / 12
+ *   portable  exact 17 / 17 / 15, integer  6 /  6 /  6
+ * Every variant pays where it runs, and so does the exact route. Integer
+ * tiles of 8 x 24, 6 x 32, 14 x 16 and 4 x 48 zmm did no better than
+ * 12 x 16 (38 to 42 against 42 to 44 at n = 1000).
  */
 #include "config.h"
 

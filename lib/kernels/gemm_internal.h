@@ -70,7 +70,8 @@ int jp__gemm_blocked(const jp__gemm_kernel *kern, int exact_route, size_t m, siz
 		     size_t k, const void *a, size_t lda, const void *b, size_t ldb, void *c,
 		     size_t ldc);
 
-/* The bytes jp__gemm_blocked allocates for these sizes (A block + B panel). */
+/* The bytes jp__gemm_blocked allocates for these sizes (A block + B panel;
+ * 0 when it allocates nothing). */
 size_t jp__gemm_pack_bytes(const jp__gemm_kernel *kern, size_t m, size_t n, size_t k);
 
 /* The largest |x| in the rows x cols matrix x (row stride ld), as uint64
@@ -87,7 +88,7 @@ int jp__gemm_kernel_usable(const jp__gemm_kernel *kern);
  */
 const jp__gemm_kernel *const *jp__gemm_variants(jp_dtype dtype);
 
-/* The variant jp__gemm_<dtype> uses on this CPU (chosen once). */
+/* The variant jp__gemm_<dtype> uses on this CPU. */
 const jp__gemm_kernel *jp__gemm_selected(jp_dtype dtype);
 
 extern const jp__gemm_kernel *const jp__gemm_f64_variants[];
@@ -99,7 +100,8 @@ extern const jp__gemm_kernel *const jp__gemm_i32_variants[];
  * compiled for, and the feature jp__gemm_kernel_usable checks. */
 #if defined(__x86_64__) && defined(__GNUC__)
 #define JP__GEMM_X86 1
-#define JP__TARGET_AVX512 __attribute__((target("avx512f,avx512dq,avx512vl,avx512bw,avx2,fma,bmi2")))
+#define JP__TARGET_AVX512 \
+	__attribute__((target("avx512f,avx512dq,avx512vl,avx512bw,avx2,fma,bmi2")))
 #define JP__TARGET_AVX2 __attribute__((target("avx2,fma,bmi2")))
 #endif
 
