@@ -653,6 +653,96 @@ static int run_dot(const struct config *cfg)
 	return ok ? 0 : 1;
 }
 
+/* ---- poly ---------------------------------------------------------------- */
+
+/* The seed's exercise: a·x³ + b·x² + c·x + d for every (a, b, c, d) of a
+ * 10^4 grid of [0, 1] and 50 points x of [-2, 2]. Tuple k's coefficients are
+ * its base-10 digits, each mapped to linspace(0, 1, 10). */
+#define POLY_COEF 10
+#define POLY_X 50
+
+static void poly_tuples_range(size_t k0, size_t k1, const double *x, double *out)
+{
+	for (size_t k = k0; k < k1; k++) {
+		double a = (double)(k / 1000 % 10) / 9, b = (double)(k / 100 % 10) / 9;
+		double c = (double)(k / 10 % 10) / 9, d = (double)(k % 10) / 9;
+		for (int i = 0; i < POLY_X; i++)
+			out[(k - k0) * POLY_X + (size_t)i] = ((a * x[i] + b) * x[i] + c) * x[i] + d;
+	}
+}
+
+static int bench_poly(jp_task *t)
+{
+	const void *x;
+	size_t len;
+	if (jp_task_arg_bytes(t, 0, &x, &len) || len != POLY_X * sizeof(double))
+		return jp_task_fail(t, "expected the 50 points x");
+	size_t k0 = jp_task_begin(t), k1 = jp_task_end(t);
+	double *out = jp_task_result_alloc(t, (k1 - k0) * POLY_X * sizeof *out);
+	if (!out)
+		return jp_task_fail(t, "out of memory");
+	poly_tuples_range(k0, k1, x, out);
+	return 0;
+}
+JP_TASK(bench_poly);
+
+static int run_poly(const struct config *cfg)
+{
+	size_t tuples = POLY_COEF * POLY_COEF * POLY_COEF * POLY_COEF;
+	double x[POLY_X];
+	for (int i = 0; i < POLY_X; i++)
+		x[i] = -2.0 + 4.0 * i / (POLY_X - 1);
+	jp_options opt = JP_OPTIONS_INIT;
+	opt.n_jobs = cfg->jobs;
+	opt.backend = cfg->backend;
+	jp_pool *pool;
+	if (jp_pool_open(&pool, &opt)) {
+		fprintf(stderr, "jobpool-bench: cannot open the pool: %s\n", jp_pool_errmsg(NULL));
+		return 1;
+	}
+	size_t bytes = tuples * POLY_X * sizeof(double);
+	double *ref = malloc(bytes), *seq_out = malloc(bytes);
+	int repeat = cfg->repeat > 1000 ? 1000 : cfg->repeat;
+	double *tp = malloc(sizeof *tp * (size_t)repeat), *ts = malloc(sizeof *ts * (size_t)repeat);
+	bool ok = ref && seq_out && tp && ts;
+	if (ok)
+		poly_tuples_range(0, tuples, x, ref);
+	for (int r = -1; ok && r < repeat; r++) { /* one untimed round first */
+		double t0 = now();
+		poly_tuples_range(0, tuples, x, seq_out);
+		double t1 = now();
+		jp_call *c;
+		const void *out;
+		size_t len;
+		ok = jp_map_new(&c, pool, "bench_poly", tuples) == 0 &&
+		     jp_call_arg_bytes(c, x, sizeof x) == 0 && jp_call_run(c) == 0 &&
+		     jp_call_output(c, &out, &len) == 0 && len == bytes && !memcmp(out, ref, bytes) &&
+		     !memcmp(seq_out, ref, bytes);
+		jp_call_free(c);
+		if (r >= 0) {
+			ts[r] = t1 - t0;
+			tp[r] = now() - t1;
+		}
+	}
+	int n_jobs = jp_pool_n_jobs(pool);
+	if (ok) {
+		double med = median(tp, repeat);
+		printf("{\"workload\": \"poly\", \"backend\": \"%s\", \"n_jobs\": %d, \"n\": %zu, "
+		       "\"repeat\": %d, \"median_s\": %.6f, \"min_s\": %.6f, \"max_s\": %.6f, "
+		       "\"ok\": true, \"seq_median_s\": %.6f}\n",
+		       n_jobs > 1 ? cfg->backend : "sequential", n_jobs, tuples, repeat, med, tp[0],
+		       tp[repeat - 1], median(ts, repeat));
+	} else {
+		printf("{\"workload\": \"poly\", \"n_jobs\": %d, \"ok\": false}\n", n_jobs);
+	}
+	free(ref);
+	free(seq_out);
+	free(tp);
+	free(ts);
+	jp_pool_close(pool);
+	return ok ? 0 : 1;
+}
+
 static const struct workload {
 	const char *name;
 	const char *what;
@@ -662,6 +752,7 @@ static const struct workload {
 	{ "memmap", "an array of --size bytes shared with the workers, which sum its rows", run_memmap },
 	{ "matmul", "C = A·B, N x N of --dtype (default 1000, float64), beside one core, OpenMP and the BLAS", run_matmul },
 	{ "dot", "the dot product of two float64 vectors of N (default 1000), shared, beside one core", run_dot },
+	{ "poly", "the seed's polynomial grid, 10^4 coefficient tuples x 50 points, beside one core", run_poly },
 };
 
 static void usage(FILE *f)
