@@ -66,6 +66,25 @@ static double median(double *v, int n)
 	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
+/* The fields every workload prints: its timings (sorted here) and what ran
+ * them. The caller adds its own fields and ends the line with "}\n". */
+static double print_head(const char *workload, const char *backend, int n_jobs, size_t n,
+			 double *t, int repeat)
+{
+	double med = median(t, repeat);
+	printf("{\"workload\": \"%s\", \"backend\": \"%s\", \"n_jobs\": %d, \"n\": %zu, "
+	       "\"repeat\": %d, \"median_s\": %.9f, \"min_s\": %.9f, \"max_s\": %.9f, \"ok\": true",
+	       workload, n_jobs > 1 ? backend : "sequential", n_jobs, n, repeat, med, t[0],
+	       t[repeat - 1]);
+	return med;
+}
+
+static void print_failed(const char *workload, const char *backend, int n_jobs, size_t n)
+{
+	printf("{\"workload\": \"%s\", \"backend\": \"%s\", \"n_jobs\": %d, \"n\": %zu, \"ok\": false}\n",
+	       workload, n_jobs > 1 ? backend : "sequential", n_jobs, n);
+}
+
 /* Pin the calling thread to the n-th CPU of `allowed`; false if none. */
 static bool pin_to_nth(const cpu_set_t *allowed, int n)
 {
@@ -166,16 +185,11 @@ static int run_overhead(const struct config *cfg)
 	int n_jobs = jp_pool_n_jobs(pool);
 	jp_pool_close(pool);
 	if (ok) {
-		double med = median(t, cfg->repeat);
-		printf("{\"workload\": \"overhead\", \"backend\": \"%s\", \"n_jobs\": %d, \"n\": %zu, "
-		       "\"repeat\": %d, \"median_s\": %.9f, \"min_s\": %.9f, \"max_s\": %.9f, "
-		       "\"ok\": true, \"per_task_us\": %.6f, \"pipe_rtt_s\": %.9f}\n",
-		       n_jobs > 1 ? cfg->backend : "sequential", n_jobs, cfg->n, cfg->repeat, med,
-		       t[0], t[cfg->repeat - 1], med / (double)(cfg->n ? cfg->n : 1) * 1e6, rtt);
+		double med = print_head("overhead", cfg->backend, n_jobs, cfg->n, t, cfg->repeat);
+		printf(", \"per_task_us\": %.6f, \"pipe_rtt_s\": %.9f}\n",
+		       med / (double)(cfg->n ? cfg->n : 1) * 1e6, rtt);
 	} else {
-		printf("{\"workload\": \"overhead\", \"backend\": \"%s\", \"n_jobs\": %d, \"n\": %zu, "
-		       "\"repeat\": %d, \"ok\": false}\n", n_jobs > 1 ? cfg->backend : "sequential",
-		       n_jobs, cfg->n, cfg->repeat);
+		print_failed("overhead", cfg->backend, n_jobs, cfg->n);
 	}
 	free(t);
 	return ok ? 0 : 1;
@@ -412,30 +426,24 @@ static int run_memmap(const struct config *cfg)
 	int n_jobs = jp_pool_n_jobs(pool);
 	size_t bytes = rows * MEMMAP_COLS * sizeof(double);
 	if (ok) {
-		long long pss[64];
-		for (int i = 0; i < repeat; i++)
-			pss[i] = runs[i].pss;
-		double share = median_of(runs, repeat, offsetof(struct memmap_run, share));
 		double shares[64];
 		for (int i = 0; i < repeat; i++)
 			shares[i] = runs[i].share;
-		qsort(shares, (size_t)repeat, sizeof *shares, cmp_double);
-		printf("{\"workload\": \"memmap\", \"backend\": \"%s\", \"n_jobs\": %d, \"n\": %zu, "
-		       "\"repeat\": %d, \"median_s\": %.6f, \"min_s\": %.6f, \"max_s\": %.6f, "
-		       "\"ok\": true, \"array_bytes\": %zu, \"share_s\": %.6f, \"reuse_s\": %.6f, "
-		       "\"write_s\": %.6f, \"memcpy_s\": %.6f, \"alloc_shared_s\": %.6f, "
-		       "\"pss_total_bytes\": %lld, \"temp_folder\": \"%s\"}\n",
-		       n_jobs > 1 ? cfg->backend : "sequential", n_jobs, rows, repeat, share, shares[0],
-		       shares[repeat - 1], bytes, share,
-		       median_of(runs, repeat, offsetof(struct memmap_run, reuse)),
+		long long pss[64];
+		for (int i = 0; i < repeat; i++)
+			pss[i] = runs[i].pss;
+		/* median_s and its range are share_s's */
+		double share = print_head("memmap", cfg->backend, n_jobs, rows, shares, repeat);
+		printf(", \"array_bytes\": %zu, \"share_s\": %.6f, \"reuse_s\": %.6f, \"write_s\": %.6f, "
+		       "\"memcpy_s\": %.6f, \"alloc_shared_s\": %.6f, \"pss_total_bytes\": %lld, "
+		       "\"temp_folder\": \"%s\"}\n",
+		       bytes, share, median_of(runs, repeat, offsetof(struct memmap_run, reuse)),
 		       median_of(runs, repeat, offsetof(struct memmap_run, write)),
 		       median_of(runs, repeat, offsetof(struct memmap_run, memcpy)),
 		       median_of(runs, repeat, offsetof(struct memmap_run, alloc_shared)),
 		       pss[repeat / 2], jp_pool_temp_folder(pool) ? jp_pool_temp_folder(pool) : "");
 	} else {
-		printf("{\"workload\": \"memmap\", \"backend\": \"%s\", \"n_jobs\": %d, \"n\": %zu, "
-		       "\"repeat\": %d, \"ok\": false}\n", n_jobs > 1 ? cfg->backend : "sequential",
-		       n_jobs, rows, repeat);
+		print_failed("memmap", cfg->backend, n_jobs, rows);
 	}
 	jp_pool_close(pool);
 	return ok ? 0 : 1;
@@ -569,14 +577,10 @@ static int run_matmul(const struct config *cfg)
 		nanosleep(&idle, NULL);
 	}
 	if (ok) {
-		double med = median(t_pool, repeat);
-		double mn = t_pool[0], mx = t_pool[repeat - 1]; /* sorted by median() */
-		printf("{\"workload\": \"matmul\", \"backend\": \"%s\", \"n_jobs\": %d, \"n\": %zu, "
-		       "\"dtype\": \"%s\", \"kernel\": \"%s\", \"repeat\": %d, \"median_s\": %.6f, "
-		       "\"min_s\": %.6f, \"max_s\": %.6f, \"ok\": true, \"gflops\": %.2f, "
+		double med = print_head("matmul", cfg->backend, n_jobs, n, t_pool, repeat);
+		printf(", \"dtype\": \"%s\", \"kernel\": \"%s\", \"gflops\": %.2f, "
 		       "\"shared_median_s\": %.6f, \"pipe_median_s\": %.6f, \"seq_median_s\": %.6f",
-		       n_jobs > 1 ? cfg->backend : "sequential", n_jobs, n, dtype_str(t),
-		       jp__gemm_impl(t), repeat, med, mn, mx, 2.0 * (double)n * n * n / med / 1e9,
+		       dtype_str(t), jp__gemm_impl(t), 2.0 * (double)n * n * n / med / 1e9,
 		       median(t_shared, repeat), median(t_pipe, repeat), median(t_seq, repeat));
 		if (have_omp)
 			printf(", \"omp_median_s\": %.6f", median(t_omp, repeat));
@@ -584,8 +588,7 @@ static int run_matmul(const struct config *cfg)
 			printf(", \"blas_threads_median_s\": %.6f", median(t_blas, repeat));
 		printf("}\n");
 	} else {
-		printf("{\"workload\": \"matmul\", \"n_jobs\": %d, \"n\": %zu, \"dtype\": \"%s\", \"ok\": false}\n",
-		       n_jobs, n, dtype_str(t));
+		print_failed("matmul", cfg->backend, n_jobs, n);
 	}
 	jp_array_release(&sa);
 	jp_array_release(&sb);
@@ -635,14 +638,10 @@ static int run_dot(const struct config *cfg)
 	}
 	int n_jobs = jp_pool_n_jobs(pool);
 	if (ok) {
-		double med = median(tp, repeat);
-		printf("{\"workload\": \"dot\", \"backend\": \"%s\", \"n_jobs\": %d, \"n\": %zu, "
-		       "\"repeat\": %d, \"median_s\": %.9f, \"min_s\": %.9f, \"max_s\": %.9f, "
-		       "\"ok\": true, \"seq_median_s\": %.9f}\n",
-		       n_jobs > 1 ? cfg->backend : "sequential", n_jobs, n, repeat, med, tp[0],
-		       tp[repeat - 1], median(ts, repeat));
+		print_head("dot", cfg->backend, n_jobs, n, tp, repeat);
+		printf(", \"seq_median_s\": %.9f}\n", median(ts, repeat));
 	} else {
-		printf("{\"workload\": \"dot\", \"n_jobs\": %d, \"n\": %zu, \"ok\": false}\n", n_jobs, n);
+		print_failed("dot", cfg->backend, n_jobs, n);
 	}
 	free(tp);
 	free(ts);
@@ -726,14 +725,10 @@ static int run_poly(const struct config *cfg)
 	}
 	int n_jobs = jp_pool_n_jobs(pool);
 	if (ok) {
-		double med = median(tp, repeat);
-		printf("{\"workload\": \"poly\", \"backend\": \"%s\", \"n_jobs\": %d, \"n\": %zu, "
-		       "\"repeat\": %d, \"median_s\": %.6f, \"min_s\": %.6f, \"max_s\": %.6f, "
-		       "\"ok\": true, \"seq_median_s\": %.6f}\n",
-		       n_jobs > 1 ? cfg->backend : "sequential", n_jobs, tuples, repeat, med, tp[0],
-		       tp[repeat - 1], median(ts, repeat));
+		print_head("poly", cfg->backend, n_jobs, tuples, tp, repeat);
+		printf(", \"seq_median_s\": %.9f}\n", median(ts, repeat));
 	} else {
-		printf("{\"workload\": \"poly\", \"n_jobs\": %d, \"ok\": false}\n", n_jobs);
+		print_failed("poly", cfg->backend, n_jobs, tuples);
 	}
 	free(ref);
 	free(seq_out);
