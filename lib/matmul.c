@@ -176,9 +176,9 @@ int jp_matmul(jp_pool *p, const jp_array *a, const jp_array *b, jp_array *c)
 	size_t m = a->shape[0], k = a->shape[1], n = b->shape[1];
 	bool made_here = !c->data;
 	if (made_here) {
-		/* made here: shared, so the workers write their rows in place */
-		size_t shape[2] = { m, n };
-		if ((err = jp_array_alloc_shared(p, a->dtype, 2, shape, c)))
+		/* made here: shared, so the workers write their rows in place;
+		 * every element is written, so stale pages need no zeroing */
+		if ((err = jp__share_alloc_output(p, a->dtype, m, n, c)))
 			return err;
 	}
 	if (m == 0 || n == 0)

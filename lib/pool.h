@@ -45,6 +45,11 @@ typedef struct jp__share_state {
 	size_t ncand;
 	size_t cur;          /* the candidate dumps go to first */
 	jp_backing *live;    /* arrays whose files are in our folders */
+	struct jp__spare {   /* released files kept, pages and all, for reuse */
+		char *path;
+		size_t len;
+	} *spares;
+	size_t nspares, spare_bytes;
 	pid_t janitor;       /* removes the folders if this process dies */
 	int janitor_fd;      /* its pipe: folder names in, end of file ends it */
 } jp__share_state;
@@ -68,6 +73,11 @@ int jp__worker_spawn(jp_pool *p, int slot);
  * `how` ("by SIGSEGV", "with exit status 3"); fds closed, slot emptied. */
 void jp__worker_reap(jp_pool *p, int slot, char *how, size_t cap);
 void jp__pool_set_error(jp_pool *p, const char *fmt, ...) JP_PRINTF(2, 3);
+
+/* A shared 2-d array whose contents are undefined: an output the workers
+ * overwrite whole (jp_matmul's C), which may take a spare file's pages
+ * without zeroing them. */
+int jp__share_alloc_output(jp_pool *p, jp_dtype dtype, size_t rows, size_t cols, jp_array *out);
 
 /* share.c: the temp folders, at open and at close. */
 int jp__share_setup(jp_pool *p);

@@ -218,12 +218,108 @@ static bool is_full(int err)
 	return err == -ENOSPC || err == -EDQUOT || err == -EFBIG;
 }
 
+/* ---- recycling released files ------------------------------------------ */
+/*
+ * Writing into pages a tmpfs file already has runs at about 12 GB/s on this
+ * machine, into fresh ones at 1 to 2.5: a first dump pays for page
+ * allocation, not for the copy. So a released file is kept, with its pages,
+ * for the next dump of about its size (Ray's object store does the same),
+ * within a bound; the janitor and close remove spares with the folder.
+ */
+#define SPARE_MIN (1u << 20)       /* smaller files are cheap to make anew */
+#define SPARE_MAX_BYTES (1ull << 30) /* memory kept for reuse, at most */
+#define SPARE_MAX_FILES 16
+
+static bool keep_spare(jp__share_state *s, jp_backing *b)
+{
+	if (b->len < SPARE_MIN || s->nspares == SPARE_MAX_FILES ||
+	    s->spare_bytes + b->len > SPARE_MAX_BYTES)
+		return false;
+	struct jp__spare *sp = realloc(s->spares, (s->nspares + 1) * sizeof *sp);
+	if (!sp)
+		return false;
+	s->spares = sp;
+	sp[s->nspares++] = (struct jp__spare){ .path = b->path, .len = b->len };
+	s->spare_bytes += b->len;
+	b->path = NULL; /* the spare owns it now */
+	return true;
+}
+
+/* Take the smallest spare that holds nbytes without wasting more than its
+ * size again, cut to nbytes; 0 and its path (stale contents), or -ENOENT. */
+static int take_spare(jp__share_state *s, size_t nbytes, char **path)
+{
+	size_t best = SIZE_MAX;
+	for (size_t i = 0; nbytes >= SPARE_MIN / 2 && i < s->nspares; i++)
+		if (s->spares[i].len >= nbytes && s->spares[i].len / 2 <= nbytes &&
+		    (best == SIZE_MAX || s->spares[i].len < s->spares[best].len))
+			best = i;
+	if (best == SIZE_MAX)
+		return -ENOENT;
+	struct jp__spare sp = s->spares[best];
+	s->spares[best] = s->spares[--s->nspares];
+	s->spare_bytes -= sp.len;
+	if (sp.len > nbytes && truncate(sp.path, (off_t)nbytes) < 0) {
+		int err = -errno;
+		unlink(sp.path);
+		free(sp.path);
+		return err;
+	}
+	*path = sp.path;
+	return 0;
+}
+
+/* Write a's bytes into a spare; 0 and its path, or an error. */
+static int dump_into_spare(jp__share_state *s, const jp_array *a, size_t nbytes, char **path)
+{
+	int err = take_spare(s, nbytes, path);
+	if (err)
+		return err;
+	int fd = open(*path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+	err = fd < 0 ? -errno : write_file(fd, a->data, nbytes);
+	if (fd >= 0)
+		close(fd);
+	if (err) {
+		unlink(*path);
+		free(*path);
+	}
+	return err;
+}
+
+/* A backing for a file of ours, entered in the pool's list. */
+static jp_backing *pool_backing(jp_pool *p, char *path, size_t nbytes)
+{
+	jp_backing *b = calloc(1, sizeof *b);
+	if (!b)
+		return NULL;
+	b->kind = JP__BACK_POOL;
+	b->path = path;
+	b->len = nbytes;
+	b->writable = true;
+	b->pool = p;
+	b->id = jp__share_next_id();
+	b->next = p->share.live;
+	if (p->share.live)
+		p->share.live->prev = b;
+	p->share.live = b;
+	return b;
+}
+
 int jp__share_dump(jp_pool *p, const jp_array *a, bool copy, jp_backing **out)
 {
 	jp__share_state *s = &p->share;
 	size_t nbytes = jp_array_nbytes(a);
 	if (nbytes == SIZE_MAX)
 		return -EINVAL;
+	char *spare;
+	if (copy && dump_into_spare(s, a, nbytes, &spare) == 0) {
+		if (!(*out = pool_backing(p, spare, nbytes))) {
+			unlink(spare);
+			free(spare);
+			return -ENOMEM;
+		}
+		return 0;
+	}
 	char path[PATH_MAX], tried[JP__ERRMSG_MAX] = "", why[256];
 	size_t used = 0;
 	int err = -ENOSPC;
@@ -237,22 +333,12 @@ int jp__share_dump(jp_pool *p, const jp_array *a, bool copy, jp_backing **out)
 			if (cand != s->cur && p->cfg.verbose)
 				fprintf(stderr, "[jobpool] now sharing arrays from %s\n", dir);
 			s->cur = cand;
-			jp_backing *b = calloc(1, sizeof *b);
-			if (!b || !(b->path = strdup(path))) {
-				free(b);
+			char *kept = strdup(path);
+			if (!kept || !(*out = pool_backing(p, kept, nbytes))) {
+				free(kept);
 				unlink(path);
 				return -ENOMEM;
 			}
-			b->kind = JP__BACK_POOL;
-			b->len = nbytes;
-			b->writable = true;
-			b->pool = p;
-			b->id = jp__share_next_id();
-			b->next = s->live;
-			if (s->live)
-				s->live->prev = b;
-			s->live = b;
-			*out = b;
 			return 0;
 		}
 		if (dir && !is_full(err)) {
@@ -286,7 +372,8 @@ void jp__share_release(jp_backing *b)
 {
 	jp_pool *p = b->pool;
 	if (p) {
-		unlink(b->path);
+		if (!keep_spare(&p->share, b))
+			unlink(b->path);
 		if (p->n_workers)
 			jp__sched_release(p, &b->id, 1);
 		if (b->prev)
@@ -318,6 +405,11 @@ void jp__share_teardown(jp_pool *p)
 		b->next = b->prev = NULL;
 	}
 	s->live = NULL;
+	for (size_t i = 0; i < s->nspares; i++)
+		free(s->spares[i].path); /* their files go with the folders */
+	free(s->spares);
+	s->spares = NULL;
+	s->nspares = s->spare_bytes = 0;
 	for (size_t i = 0; i < s->ncand; i++) {
 		if (s->folders[i] && mine)
 			jp__remove_folder(s->folders[i]);
@@ -364,7 +456,9 @@ static int map_here(jp_backing *b)
 	return err;
 }
 
-static int make_shared(jp_pool *p, const jp_array *like, bool copy, jp_array *out)
+/* A shared array like `like`: its bytes copied (copy), zeroed (zero), or
+ * left as they are, for an output the workers overwrite whole. */
+static int make_shared(jp_pool *p, const jp_array *like, bool copy, bool zero, jp_array *out)
 {
 	size_t nbytes = jp_array_nbytes(like);
 	if (!p || !out || nbytes == SIZE_MAX || (copy && nbytes && !like->data))
@@ -382,14 +476,23 @@ static int make_shared(jp_pool *p, const jp_array *like, bool copy, jp_array *ou
 		*out = a;
 		return 0;
 	}
-	jp_backing *b;
-	if ((err = jp__share_dump(p, like, copy, &b)))
+	jp_backing *b = NULL;
+	char *spare;
+	bool recycled = !copy && take_spare(&p->share, nbytes, &spare) == 0;
+	if (recycled && !(b = pool_backing(p, spare, nbytes))) {
+		unlink(spare);
+		free(spare);
+		return -ENOMEM;
+	}
+	if (!recycled && (err = jp__share_dump(p, like, copy, &b)))
 		return err;
 	if ((err = map_here(b))) {
 		jp__pool_set_error(p, "cannot map %s: %s", b->path, jp_strerror(err));
 		jp__share_release(b);
 		return err;
 	}
+	if (recycled && zero)
+		memset(b->base, 0, nbytes); /* pages that exist: fast */
 	a.data = b->base;
 	a.flags |= JP_ARRAY_SHARED;
 	a.backing = b;
@@ -405,12 +508,18 @@ int jp_array_alloc_shared(jp_pool *p, jp_dtype dtype, int ndim, const size_t *sh
 	jp_array like = { .dtype = dtype, .ndim = ndim };
 	for (int i = 0; i < ndim; i++)
 		like.shape[i] = shape[i];
-	return make_shared(p, &like, false, out);
+	return make_shared(p, &like, false, true, out);
+}
+
+int jp__share_alloc_output(jp_pool *p, jp_dtype dtype, size_t rows, size_t cols, jp_array *out)
+{
+	jp_array like = { .dtype = dtype, .ndim = 2, .shape = { rows, cols } };
+	return make_shared(p, &like, false, false, out);
 }
 
 int jp_share(jp_pool *p, const jp_array *src, jp_array *out)
 {
-	return src ? make_shared(p, src, true, out) : -EINVAL;
+	return src ? make_shared(p, src, true, false, out) : -EINVAL;
 }
 
 /* ---- the worker's mappings ------------------------------------------------- */

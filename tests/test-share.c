@@ -296,11 +296,27 @@ START_TEST(shared_arrays_are_reused_and_released)
 	char folder[512];
 	snprintf(folder, sizeof folder, "%s", jp_pool_temp_folder(pool));
 	jp_array_release(&sh);
-	ck_assert_int_eq(files_in(folder), 0);
+	/* the file is kept, pages and all, for the next dump of its size */
+	ck_assert_int_eq(files_in(folder), 1);
 	/* the workers unmap it once told; give the frames a moment to land */
 	for (int i = 0; i < 1000 && mapped_by_workers(pool, folder); i++)
 		usleep(1000);
 	ck_assert_int_eq(mapped_by_workers(pool, folder), 0);
+	/* the next share reuses it, with its own contents */
+	for (size_t i = 0; i < N; i++)
+		v[i] = 2.0;
+	ck_assert_int_eq(jp_share(pool, &src, &sh), 0);
+	ck_assert_int_eq(files_in(folder), 1);
+	ck_assert_int_eq(jp_map_new(&c, pool, "sum_range", N), 0);
+	jp_call_arg_array(c, &sh);
+	ck_assert_int_eq(jp_call_run(c), 0);
+	jp_call_output(c, &d, &len);
+	double total = 0;
+	for (size_t i = 0; i < len / sizeof(double); i++)
+		total += ((const double *)d)[i];
+	ck_assert(total == 2.0 * N);
+	jp_call_free(c);
+	jp_array_release(&sh);
 	free(v);
 	jp_pool_close(pool);
 	jpt_assert_no_children();

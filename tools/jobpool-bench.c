@@ -316,17 +316,45 @@ static double memcpy_floor(const void *p, size_t len)
 }
 
 struct memmap_run {
-	double share, reuse, write, memcpy, alloc_shared;
+	double share, reuse, reshare, write, memcpy, alloc_shared;
 	long long pss;
 	bool ok;
 };
 
-static bool memmap_once(jp_pool *pool, size_t rows, bool floors_first, struct memmap_run *r)
+static jp_pool *memmap_pool(const struct config *cfg)
+{
+	jp_options opt = JP_OPTIONS_INIT;
+	opt.n_jobs = cfg->jobs;
+	opt.backend = cfg->backend;
+	jp_pool *pool;
+	if (jp_pool_open(&pool, &opt)) {
+		fprintf(stderr, "jobpool-bench: cannot open the pool: %s\n", jp_pool_errmsg(NULL));
+		return NULL;
+	}
+	/* make the pool's folder, where the write floor is measured too */
+	jp_array tiny;
+	size_t one = 1;
+	if (jp_array_alloc_shared(pool, JP_FLOAT64, 1, &one, &tiny) == 0)
+		jp_array_release(&tiny);
+	return pool;
+}
+
+/* One repeat. Each path is timed on a pool of its own, opened for it: a
+ * pool recycles the pages of released files, and a first share must find
+ * none. reshare_s is that recycling at work. */
+static bool memmap_once(const struct config *cfg, size_t rows, bool floors_first,
+			struct memmap_run *r, int *n_jobs)
 {
 	size_t n = rows * MEMMAP_COLS, bytes = n * sizeof(double);
+	jp_pool *pool = memmap_pool(cfg);
 	double *src = malloc(bytes);
-	if (!src)
+	if (!pool || !src) {
+		free(src);
+		jp_pool_close(pool);
 		return false;
+	}
+	*n_jobs = jp_pool_n_jobs(pool);
+	const char *folder = jp_pool_temp_folder(pool) ? jp_pool_temp_folder(pool) : "/tmp";
 	fill_values(src, n); /* the caller's data: its pages exist */
 	jp_array a = { .dtype = JP_FLOAT64, .ndim = 2, .shape = { rows, MEMMAP_COLS }, .data = src };
 
@@ -334,7 +362,7 @@ static bool memmap_once(jp_pool *pool, size_t rows, bool floors_first, struct me
 	 * fresh tmpfs pages second finds pages the first one freed, which is
 	 * faster: runs alternate the order so neither side gains. */
 	if (floors_first) {
-		r->write = write_floor(jp_pool_temp_folder(pool), src, bytes);
+		r->write = write_floor(folder, src, bytes);
 		r->memcpy = memcpy_floor(src, bytes);
 	}
 	/* share once, then a call; a second call reuses the shared file */
@@ -348,15 +376,23 @@ static bool memmap_once(jp_pool *pool, size_t rows, bool floors_first, struct me
 		fprintf(stderr, "  share = dump %.3f + first call %.3f\n", t_dump, t_call);
 	if (!floors_first) {
 		/* the share keeps its pages: measure beside it */
-		r->write = write_floor(jp_pool_temp_folder(pool), src, bytes);
+		r->write = write_floor(folder, src, bytes);
 		r->memcpy = memcpy_floor(src, bytes);
 	}
-	free(src); /* the shared copy replaces the caller's */
 	ok = ok && sum_call(pool, &sh, &r->reuse);
+	jp_array_release(&sh);
+	/* the same again, into the released file's pages */
+	t0 = now();
+	ok = ok && jp_share(pool, &a, &sh) == 0 && sum_call(pool, &sh, &t_call);
+	r->reshare = now() - t0;
+	free(src); /* the shared copy replaces the caller's */
 	r->pss = pss_total(pool);
 	jp_array_release(&sh);
+	jp_pool_close(pool);
 
 	/* zero copy: the data made in shared memory, then a call */
+	if (!(pool = memmap_pool(cfg)))
+		return false;
 	jp_array z;
 	size_t shape[2] = { rows, MEMMAP_COLS };
 	t0 = now();
@@ -365,7 +401,9 @@ static bool memmap_once(jp_pool *pool, size_t rows, bool floors_first, struct me
 		fill_values(z.data, n);
 	ok = ok && sum_call(pool, &z, &t_call);
 	r->alloc_shared = now() - t0;
-	jp_array_release(&z);
+	if (ok)
+		jp_array_release(&z);
+	jp_pool_close(pool);
 	r->ok = ok && r->write >= 0 && r->memcpy >= 0;
 	return r->ok;
 }
@@ -392,19 +430,6 @@ static int run_memmap(const struct config *cfg)
 			MEMMAP_COLS * sizeof(double));
 		return 2;
 	}
-	jp_options opt = JP_OPTIONS_INIT;
-	opt.n_jobs = cfg->jobs;
-	opt.backend = cfg->backend;
-	jp_pool *pool;
-	if (jp_pool_open(&pool, &opt)) {
-		fprintf(stderr, "jobpool-bench: cannot open the pool: %s\n", jp_pool_errmsg(NULL));
-		return 1;
-	}
-	/* make the pool's folder, where the write floor is measured too */
-	jp_array tiny;
-	size_t one = 1;
-	if (jp_array_alloc_shared(pool, JP_FLOAT64, 1, &one, &tiny) == 0)
-		jp_array_release(&tiny);
 	int repeat = cfg->repeat > 64 ? 64 : cfg->repeat;
 	struct memmap_run runs[64];
 	/* A VM backs a guest page on its first touch, at a fraction of the
@@ -416,36 +441,37 @@ static int run_memmap(const struct config *cfg)
 		memset(w, 1, warm);
 		free(w);
 	}
-	bool ok = jp_pool_temp_folder(pool) != NULL || jp_pool_n_jobs(pool) == 1;
+	bool ok = true;
+	int n_jobs = 0;
 	for (int i = 0; i < repeat && ok; i++) {
-		ok = memmap_once(pool, rows, i % 2 == 0, &runs[i]);
+		ok = memmap_once(cfg, rows, i % 2 == 0, &runs[i], &n_jobs);
 		if (getenv("JOBPOOL_BENCH_DEBUG"))
-			fprintf(stderr, "run %d: share %.3f reuse %.3f write %.3f memcpy %.3f alloc_shared %.3f\n", i,
-				runs[i].share, runs[i].reuse, runs[i].write, runs[i].memcpy, runs[i].alloc_shared);
+			fprintf(stderr, "run %d: share %.3f reuse %.3f reshare %.3f write %.3f memcpy %.3f alloc_shared %.3f\n",
+				i, runs[i].share, runs[i].reuse, runs[i].reshare, runs[i].write, runs[i].memcpy,
+				runs[i].alloc_shared);
 	}
-	int n_jobs = jp_pool_n_jobs(pool);
 	size_t bytes = rows * MEMMAP_COLS * sizeof(double);
 	if (ok) {
 		double shares[64];
 		for (int i = 0; i < repeat; i++)
 			shares[i] = runs[i].share;
-		long long pss[64];
+		double pss[64];
 		for (int i = 0; i < repeat; i++)
-			pss[i] = runs[i].pss;
+			pss[i] = (double)runs[i].pss;
 		/* median_s and its range are share_s's */
 		double share = print_head("memmap", cfg->backend, n_jobs, rows, shares, repeat);
-		printf(", \"array_bytes\": %zu, \"share_s\": %.6f, \"reuse_s\": %.6f, \"write_s\": %.6f, "
-		       "\"memcpy_s\": %.6f, \"alloc_shared_s\": %.6f, \"pss_total_bytes\": %lld, "
-		       "\"temp_folder\": \"%s\"}\n",
+		printf(", \"array_bytes\": %zu, \"share_s\": %.6f, \"reuse_s\": %.6f, \"reshare_s\": %.6f, "
+		       "\"write_s\": %.6f, \"memcpy_s\": %.6f, \"alloc_shared_s\": %.6f, "
+		       "\"pss_total_bytes\": %lld}\n",
 		       bytes, share, median_of(runs, repeat, offsetof(struct memmap_run, reuse)),
+		       median_of(runs, repeat, offsetof(struct memmap_run, reshare)),
 		       median_of(runs, repeat, offsetof(struct memmap_run, write)),
 		       median_of(runs, repeat, offsetof(struct memmap_run, memcpy)),
 		       median_of(runs, repeat, offsetof(struct memmap_run, alloc_shared)),
-		       pss[repeat / 2], jp_pool_temp_folder(pool) ? jp_pool_temp_folder(pool) : "");
+		       (long long)median(pss, repeat));
 	} else {
 		print_failed("memmap", cfg->backend, n_jobs, rows);
 	}
-	jp_pool_close(pool);
 	return ok ? 0 : 1;
 }
 
