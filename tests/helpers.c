@@ -1,15 +1,18 @@
 /*
  * helpers.c - shared test helpers.
  */
+#define _GNU_SOURCE /* nftw */
 #include "helpers.h"
 
 #include <ctype.h>
 #include <signal.h>
 #include <dirent.h>
+#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -70,6 +73,28 @@ static int entries_in(const char *dir)
 	return n;
 }
 
+void jpt_mkdtemp(char *buf, size_t cap, const char *prefix)
+{
+	const char *tmp = getenv("TMPDIR");
+	snprintf(buf, cap, "%s/%s.XXXXXX", tmp && *tmp ? tmp : "/tmp", prefix);
+	if (!mkdtemp(buf)) {
+		perror(buf);
+		exit(1);
+	}
+}
+
+static int remove_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st, (void)flag, (void)ftw;
+	remove(path);
+	return 0;
+}
+
+void jpt_remove_tree(const char *dir)
+{
+	nftw(dir, remove_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
 jp_pool *jpt_open(int n_jobs)
 {
 	jp_options opt = JP_OPTIONS_INIT;
@@ -122,10 +147,7 @@ int jpt_run(Suite *s)
 	if (left != 0) {
 		fprintf(stderr, "FAIL: %d pool folder(s) left in %s\n", left, folder);
 		failed++;
-		char cmd[64];
-		snprintf(cmd, sizeof cmd, "rm -rf %s", folder);
-		if (system(cmd) != 0)
-			fprintf(stderr, "cannot remove %s\n", folder);
+		jpt_remove_tree(folder);
 	} else {
 		rmdir(folder);
 	}

@@ -16,6 +16,13 @@ int jpt_children(pid_t *pids, int max);
 /* Fail the test if this process has any child left. */
 void jpt_assert_no_children(void);
 
+/* A new folder "<$TMPDIR or /tmp>/<prefix>.XXXXXX" into buf; exits on
+ * failure (it runs in fixtures, outside any test). */
+void jpt_mkdtemp(char *buf, size_t cap, const char *prefix);
+
+/* Remove a folder and everything below it. */
+void jpt_remove_tree(const char *dir);
+
 /* Open a pool with n_jobs workers and the other options at their defaults. */
 jp_pool *jpt_open(int n_jobs);
 

@@ -96,9 +96,7 @@ START_TEST(cgroup_v2_quota)
 	ck_assert_int_eq(jp__cgroup_cpu_limit(root, "0::/\n"), 0);
 	ck_assert_int_eq(jp__cgroup_cpu_limit(root, "0::/missing/dir\n"), 0);
 	ck_assert_int_eq(jp__cgroup_cpu_limit(root, "garbage"), 0);
-	char cmd[PATH_MAX + 16];
-	snprintf(cmd, sizeof cmd, "rm -rf %s", root);
-	ck_assert_int_eq(system(cmd), 0);
+	jpt_remove_tree(root);
 }
 END_TEST
 
@@ -116,9 +114,7 @@ START_TEST(cgroup_v1_quota)
 	write_file(dir, "cpu.cfs_period_us", "100000\n");
 	ck_assert_int_eq(jp__cgroup_cpu_limit(root, "4:cpu,cpuacct:/x\n1:name=systemd:/\n"), 3);
 	ck_assert_int_eq(jp__cgroup_cpu_limit(root, "4:cpuacct:/x\n"), 0);
-	char cmd[PATH_MAX + 16];
-	snprintf(cmd, sizeof cmd, "rm -rf %s", root);
-	ck_assert_int_eq(system(cmd), 0);
+	jpt_remove_tree(root);
 }
 END_TEST
 

@@ -8,7 +8,6 @@
 #include "helpers.h"
 
 #include <dirent.h>
-#include <ftw.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <spawn.h>
@@ -69,24 +68,12 @@ static char root[2048];
 
 static void root_make(void)
 {
-	const char *tmp = getenv("TMPDIR");
-	snprintf(root, sizeof root, "%s/npyrt.XXXXXX", tmp && *tmp ? tmp : "/tmp");
-	if (!mkdtemp(root)) {
-		perror(root);
-		exit(1);
-	}
-}
-
-static int remove_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st, (void)flag, (void)ftw;
-	remove(path);
-	return 0;
+	jpt_mkdtemp(root, sizeof root, "npyrt");
 }
 
 static void root_remove(void)
 {
-	nftw(root, remove_one, 16, FTW_DEPTH | FTW_PHYS);
+	jpt_remove_tree(root);
 }
 
 static void folder_make(void)
