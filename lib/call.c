@@ -162,7 +162,10 @@ static int dump_once(jp_call *c, const jp_array *a, size_t nbytes, uint32_t mode
 	if (!d)
 		return -ENOMEM;
 	c->dumps = d;
-	int err = jp__share_dump(c->pool, a, mode != JP__MMAP_WPLUS, out);
+	/* with r and c no process writes the file: its bytes stay the
+	 * caller's, and a later call may recognise them */
+	int err = jp__share_dump(c->pool, a, mode != JP__MMAP_WPLUS,
+				 mode == JP__MMAP_R || mode == JP__MMAP_C, out);
 	if (err)
 		return err;
 	d[c->ndumps++] = (jp__call_dump){ .src = a->data, .nbytes = nbytes, .b = *out,

@@ -49,6 +49,26 @@ static inline size_t jp__align_up(size_t n, size_t a)
 	return (n + a - 1) & ~(a - 1);
 }
 
+/* ---- digest.c: content digests (XXH3-128) ------------------------------ */
+
+typedef struct jp__digest {
+	uint64_t lo, hi;
+} jp__digest;
+
+typedef struct jp__hasher jp__hasher;
+
+/* False when built without xxHash: then no digest may be relied on. */
+bool jp__digest_enabled(void);
+int jp__hasher_new(jp__hasher **h);
+void jp__hasher_reset(jp__hasher *h);
+void jp__hasher_update(jp__hasher *h, const void *data, size_t len);
+jp__digest jp__hasher_digest(const jp__hasher *h);
+void jp__hasher_free(jp__hasher *h);
+jp__digest jp__digest_of(const void *data, size_t len);
+/* One digest for a range hashed in parts (each part's digest, in order). */
+jp__digest jp__digest_combine(const jp__digest *parts, size_t n, size_t total_len);
+bool jp__digest_equal(const jp__digest *a, const jp__digest *b);
+
 /* ---- array.c: how the library holds an array's bytes ------------------- */
 
 enum jp__backing_kind {
@@ -65,6 +85,11 @@ struct jp_backing {
 	size_t offset;   /* where the data starts in that file */
 	bool writable;   /* the mapping is PROT_WRITE */
 	bool private_map; /* MAP_PRIVATE: writes stay in this process */
+	/* JP__BACK_POOL: the file's bytes are known to have this digest (a
+	 * dump no process may write), so a later dump of equal bytes can take
+	 * the file as it is once it is released */
+	bool content_known;
+	jp__digest digest;
 
 	/* JP__BACK_POOL: the pool whose folder holds the file (NULL once that
 	 * pool closed), the id workers know it by, the pool's list of them */
@@ -161,8 +186,10 @@ struct jp_task {
 /* An id no other shared array of this process has had. */
 uint64_t jp__share_next_id(void);
 /* A new file in the pool's folder holding a (copy) or zeros of its size
- * (!copy); tries the next temp folder when one is full. */
-int jp__share_dump(jp_pool *p, const jp_array *a, bool copy, jp_backing **out);
+ * (!copy); tries the next temp folder when one is full. With remember (no
+ * process will write the file) its content is recognised by a later dump
+ * of equal bytes once it is released, and taken as it is. */
+int jp__share_dump(jp_pool *p, const jp_array *a, bool copy, bool remember, jp_backing **out);
 /* Unlink, tell the workers to unmap, unmap here, free. */
 void jp__share_release(jp_backing *b);
 /* How a backing is referred to on the wire, mapped with `mode`. */

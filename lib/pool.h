@@ -48,8 +48,13 @@ typedef struct jp__share_state {
 	struct jp__spare {   /* released files kept, pages and all, for reuse */
 		char *path;
 		size_t len;
+		bool known;      /* its bytes have this digest */
+		jp__digest digest;
+		uint64_t stamp;  /* when it was released, on spare_clock */
 	} *spares;
 	size_t nspares, spare_bytes;
+	uint64_t spare_clock;
+	unsigned long dumps_recognised; /* dumps that found their bytes in a spare */
 	pid_t janitor;       /* removes the folders if this process dies */
 	int janitor_fd;      /* its pipe: folder names in, end of file ends it */
 } jp__share_state;

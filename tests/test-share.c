@@ -5,6 +5,7 @@
  */
 #define _GNU_SOURCE
 #include "helpers.h"
+#include "pool.h" /* the share state, to count recognised dumps */
 
 #include <dirent.h>
 #include <errno.h>
@@ -451,6 +452,82 @@ START_TEST(rplus_and_wplus_write_back)
 }
 END_TEST
 
+/* The sum the workers compute of a, by batches (outputs concatenated). */
+static double sum_in_workers(jp_pool *pool, const jp_array *a)
+{
+	jp_call *c;
+	ck_assert_int_eq(jp_map_new(&c, pool, "sum_range", a->shape[0]), 0);
+	ck_assert_int_eq(jp_call_arg_array(c, a), 0);
+	ck_assert_int_eq(jp_call_run(c), 0);
+	const void *d;
+	size_t len;
+	ck_assert_int_eq(jp_call_output(c, &d, &len), 0);
+	double s = 0;
+	for (size_t i = 0; i < len / sizeof s; i++)
+		s += ((const double *)d)[i];
+	jp_call_free(c);
+	return s;
+}
+
+/* An ordinary array passed again with the same bytes is not dumped again:
+ * its file, kept among the spares, is recognised by its digest. Changed
+ * bytes are always seen. Three 16 MiB segments: the digest is taken in
+ * parts, by two threads where there are two cores. */
+START_TEST(equal_bytes_are_recognised)
+{
+	const char *mode = _i ? "c" : "r";
+	jp_pool *pool = open_mode(2, "1M", mode);
+	size_t n = 5u << 20; /* 40 MiB of doubles */
+	double *v = vector(n, 1.0);
+	jp_array a = { .dtype = JP_FLOAT64, .ndim = 1, .shape = { n }, .data = v };
+	double expect = (double)n * (double)(n + 1) / 2; /* exact in a double */
+	unsigned long seen0 = pool->share.dumps_recognised;
+	ck_assert(sum_in_workers(pool, &a) == expect);
+	ck_assert(sum_in_workers(pool, &a) == expect);
+	bool digests = jp__digest_enabled();
+	ck_assert_uint_eq(pool->share.dumps_recognised - seen0, digests ? 1 : 0);
+	/* one element changed, in the last segment: a new dump, the new sum */
+	v[n - 3] += 1000.0;
+	ck_assert(sum_in_workers(pool, &a) == expect + 1000.0);
+	ck_assert_uint_eq(pool->share.dumps_recognised - seen0, digests ? 1 : 0);
+	ck_assert(sum_in_workers(pool, &a) == expect + 1000.0);
+	ck_assert_uint_eq(pool->share.dumps_recognised - seen0, digests ? 2 : 0);
+	/* changed back: the one spare of that size took the changed bytes, so
+	 * a dump again, then recognised */
+	v[n - 3] -= 1000.0;
+	ck_assert(sum_in_workers(pool, &a) == expect);
+	ck_assert_uint_eq(pool->share.dumps_recognised - seen0, digests ? 2 : 0);
+	ck_assert(sum_in_workers(pool, &a) == expect);
+	ck_assert_uint_eq(pool->share.dumps_recognised - seen0, digests ? 3 : 0);
+	free(v);
+	jp_pool_close(pool);
+	jpt_assert_no_children();
+}
+END_TEST
+
+/* With r+ the workers write the file: it is never recognised later. */
+START_TEST(written_dumps_are_not_recognised)
+{
+	jp_pool *pool = open_mode(2, "1M", "r+");
+	size_t n = 1u << 18; /* 2 MiB */
+	double *v = vector(n, 0.0);
+	jp_array a = { .dtype = JP_FLOAT64, .ndim = 1, .shape = { n }, .data = v };
+	for (int round = 0; round < 3; round++) {
+		jp_call *c;
+		ck_assert_int_eq(jp_map_new(&c, pool, "fill", n), 0);
+		ck_assert_int_eq(jp_call_arg_array(c, &a), 0);
+		ck_assert_int_eq(jp_call_run(c), 0);
+		jp_call_free(c);
+		ck_assert(v[n - 1] == (double)(n - 1) + 0.5);
+		for (size_t i = 0; i < n; i++)
+			v[i] = 0.0;
+	}
+	ck_assert_uint_eq(pool->share.dumps_recognised, 0);
+	free(v);
+	jp_pool_close(pool);
+}
+END_TEST
+
 START_TEST(copy_on_write_stays_private)
 {
 	jp_pool *pool = open_mode(2, "1K", "c");
@@ -568,6 +645,8 @@ int main(void)
 	tcase_add_test(tc, readonly_write_fails_the_task);
 	tcase_add_test(tc, rplus_and_wplus_write_back);
 	tcase_add_test(tc, copy_on_write_stays_private);
+	tcase_add_loop_test(tc, equal_bytes_are_recognised, 0, 2);
+	tcase_add_test(tc, written_dumps_are_not_recognised);
 	tcase_add_test(tc, full_folders);
 	suite_add_tcase(s, tc);
 	return jpt_run(s);
