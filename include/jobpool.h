@@ -61,7 +61,8 @@ JP_API const char *jp_strerror(int err);
  */
 typedef struct jp_options {
 	int n_jobs;               /* workers: N > 0, -1 all CPUs, -2 all but one... */
-	const char *backend;      /* "process" (alias "loky", "multiprocessing"), "sequential" */
+	const char *backend;      /* "process" (alias "loky", "multiprocessing"), "threading"
+				   * (alias "thread"), "sequential" */
 	const char *max_nbytes;   /* arrays above this are memory-mapped: "1M"; NULL or "none" */
 	const char *temp_folder;  /* where shared arrays live; NULL: automatic */
 	const char *mmap_mode;    /* "r", "r+", "w+", "c" */
@@ -70,6 +71,8 @@ typedef struct jp_options {
 	double timeout;           /* seconds per task; 0: none */
 	int verbose;              /* 0 silent; higher prints more to stderr */
 	const char *initializer;  /* registered task run once in each worker; NULL: none */
+	const char *wait_policy;  /* "active": poll a while before blocking; "passive" */
+	double spin_s;            /* active: the bound on polling, seconds; 0: default */
 } jp_options;
 
 #define JP_OPTIONS_INIT                                                   \
@@ -77,7 +80,7 @@ typedef struct jp_options {
 		.n_jobs = -1, .backend = "process", .max_nbytes = "1M",   \
 		.temp_folder = NULL, .mmap_mode = "r", .batch_size = "auto", \
 		.pre_dispatch = "2*n_jobs", .timeout = 0.0, .verbose = 0, \
-		.initializer = NULL                                       \
+		.initializer = NULL, .wait_policy = "active", .spin_s = 0.0 \
 	}
 
 /*
@@ -258,15 +261,24 @@ JP_API void jp_pool_close(jp_pool *pool);
  * failed jp_pool_open. Empty when there was none. */
 JP_API const char *jp_pool_errmsg(const jp_pool *pool);
 
-/* The pool's worker count (1 for the sequential backend); -EINVAL for NULL. */
+/* The pool's worker count: processes, or threads (1 for the sequential
+ * backend, and for a pool opened inside a pool worker; see jp_pool_open(3));
+ * -EINVAL for NULL. */
 JP_API int jp_pool_n_jobs(const jp_pool *pool);
 
-/* PID of the worker in `slot`; the caller's PID when sequential; -EINVAL
- * for a bad slot, -ESRCH for a slot left empty by a failed respawn. */
+/* PID of the worker in `slot`; the caller's PID for the sequential and
+ * thread backends; -EINVAL for a bad slot, -ESRCH for a slot left empty by
+ * a failed respawn. */
 JP_API int jp_pool_worker_pid(const jp_pool *pool, int slot);
 
-/* Total workers started since open, respawns included. */
+/* Total workers started since open, respawns included (threads, for the
+ * thread backend). */
 JP_API unsigned long jp_pool_spawn_count(const jp_pool *pool);
+
+/* The master's I/O engine: "io_uring" or "poll" ($JOBPOOL_IO, and what the
+ * kernel allows), "none" for a pool without worker processes; NULL for
+ * NULL. */
+JP_API const char *jp_pool_io_engine(const jp_pool *pool);
 
 /* ------------------------------------------------------------------ */
 /* Shared arrays                                                       */

@@ -174,8 +174,10 @@ static int dump_once(jp_call *c, const jp_array *a, size_t nbytes, uint32_t mode
 }
 
 /* Pass an array the cheapest way the pool allows: as it is, to a task in
- * this process; by reference, when its bytes are in a file already; through
- * a file dumped for this call, above max_nbytes; inline otherwise. */
+ * this process (the sequential and thread backends: never a file, whatever
+ * max_nbytes and mmap_mode say); by reference, when its bytes are in a
+ * file already; through a file dumped for this call, above max_nbytes;
+ * inline otherwise. */
 static int put_array(jp_call *c, jp__buf *blob, const jp_array *a, int mode_override)
 {
 	jp_pool *p = c->pool;
@@ -284,6 +286,11 @@ static int ensure_slots(jp_call *c, size_t n)
 	return 0;
 }
 
+int jp__call_reserve_slots(jp_call *c, size_t n)
+{
+	return ensure_slots(c, n);
+}
+
 int jp__call_encode_batch(jp_call *c, uint64_t call_id, size_t seq, size_t first,
 			  size_t count, jp__buf *b)
 {
@@ -360,7 +367,8 @@ void jp__call_fail(jp_call *c, int err, size_t index, const char *fmt, ...)
 	va_start(ap, fmt);
 	jp__vmsgf(c->errmsg, sizeof c->errmsg, fmt, ap);
 	va_end(ap);
-	jp__pool_set_error(c->pool, "%s", c->errmsg);
+	if (!c->inline_run)
+		jp__pool_set_error(c->pool, "%s", c->errmsg);
 }
 
 /* "task 7 (\"name\")" or, for a map's batch, "tasks [8, 16) of \"name\"". */
@@ -444,9 +452,22 @@ int jp_call_run(jp_call *c)
 	if (!c)
 		return -EINVAL;
 	jp_pool *p = c->pool;
-	if (p->n_workers && p->owner != getpid()) {
-		/* the workers and their pipes belong to the parent: writing to
-		 * them from here would interleave with its own calls */
+	/* A task calling the pool that runs it: the pool is busy with the call
+	 * the task belongs to, so this one runs here, in the task's thread, as
+	 * joblib runs a nested call sequentially. */
+	c->inline_run = jp__runs_tasks_of(p);
+	if (c->inline_run) {
+		int err = reset_for_run(c);
+		if (!err)
+			err = jp__threads_run_here(c);
+		finish_run(c);
+		if (err && !c->err)
+			jp__call_fail(c, err, 0, "%s", jp_strerror(err));
+		return c->err;
+	}
+	if ((p->n_workers || p->threads) && p->owner != getpid()) {
+		/* the workers (or threads) and their pipes belong to the parent:
+		 * writing to them from here would interleave with its own calls */
 		jp__pool_set_error(p, "this pool was opened by process %d; a forked child cannot run calls on it (open a pool of its own)",
 				   (int)p->owner);
 		return -ECHILD;
@@ -455,9 +476,15 @@ int jp_call_run(jp_call *c)
 		jp__pool_set_error(p, "the pool is already running a call: one call at a time per pool");
 		return -EBUSY;
 	}
+	/* without workers the tasks run in this thread: one that calls this
+	 * pool again is seen above */
+	bool here = !p->n_workers && !p->threads;
+	const jp_pool *outer = here ? jp__running_pool_set(p) : NULL;
 	int err = reset_for_run(c);
 	if (!err)
 		err = jp__sched_run(c);
+	if (here)
+		jp__running_pool_set(outer);
 	int back = copy_back(c);
 	if (!err && back) {
 		jp__pool_set_error(p, "copying shared arrays back: %s", jp_strerror(back));

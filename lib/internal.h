@@ -101,6 +101,8 @@ struct jp_backing {
 /* ---- options.c: jp_options parsed into what the pool uses ------------ */
 
 enum jp__backend { JP__PROCESS, JP__SEQUENTIAL, JP__THREAD };
+/* The master's I/O engine ($JOBPOOL_IO): auto is io_uring where it works. */
+enum jp__io_choice { JP__IO_AUTO, JP__IO_POLL, JP__IO_URING };
 enum jp__mmap_mode { JP__MMAP_R, JP__MMAP_RPLUS, JP__MMAP_WPLUS, JP__MMAP_C };
 
 typedef struct jp__config {
@@ -114,6 +116,9 @@ typedef struct jp__config {
 	double timeout;         /* 0: none */
 	int verbose;
 	char *initializer;      /* NULL: none */
+	enum jp__io_choice io;  /* from $JOBPOOL_IO */
+	bool wait_active;       /* wait_policy "active" */
+	double spin_s;          /* active: how long to poll before blocking */
 } jp__config;
 
 int jp__config_parse(jp__config *cfg, const jp_options *opt, char *err, size_t errlen);
@@ -256,8 +261,10 @@ int jp__run_initializer(int slot, const char *name, char *msg, size_t cap);
 void jp__close_inherited(int keep1, int keep2);
 
 /* The worker process's entry point; never returns. */
+/* spin_s > 0: the active wait, polling the task socket that long before
+ * blocking on it. */
 void jp__worker_main(int slot, int task_fd, int result_fd, pid_t master,
-		     const char *initializer, int threads) __attribute__((noreturn));
+		     const char *initializer, int threads, double spin_s) __attribute__((noreturn));
 
 /* Exit status a worker uses when its master sent a frame it cannot parse. */
 #define JP__EXIT_BADFRAME 86

@@ -1,7 +1,8 @@
 /*
  * ioloop_poll.c - the ioloop.h engine on poll(2): it keeps the pending
  * operations, polls their fds, and performs the reads and writes that are
- * ready. One poll per round for all workers.
+ * ready. One poll per round for all workers; a write is tried at once, so
+ * a round costs one send per worker, one poll and one read per result.
  */
 #include "internal.h"
 #include "ioloop.h"
@@ -21,35 +22,23 @@ typedef struct op {
 	uint64_t tag;
 } op;
 
-struct jp__io {
+typedef struct poll_io {
+	jp__io base;
 	op *ops;
 	size_t nops, cap;
 	struct pollfd *pfds;
 	size_t pfd_cap;
-};
+} poll_io;
 
-int jp__io_new(jp__io **io)
+static void poll_free(jp__io *base)
 {
-	*io = calloc(1, sizeof **io);
-	return *io ? 0 : -ENOMEM;
-}
-
-void jp__io_free(jp__io *io)
-{
-	if (!io)
-		return;
+	poll_io *io = (poll_io *)base;
 	free(io->ops);
 	free(io->pfds);
 	free(io);
 }
 
-const char *jp__io_engine(const jp__io *io)
-{
-	(void)io;
-	return "poll";
-}
-
-static int add_op(jp__io *io, op o)
+static int add_op(poll_io *io, op o)
 {
 	if (io->nops == io->cap) {
 		size_t cap = io->cap ? io->cap * 2 : 16;
@@ -76,8 +65,9 @@ static ssize_t send_some(int fd, const uint8_t *buf, size_t len)
 	}
 }
 
-int jp__io_write(jp__io *io, int fd, const void *buf, size_t len, uint64_t tag)
+static int poll_write(jp__io *base, int fd, const void *buf, size_t len, uint64_t tag)
 {
+	poll_io *io = (poll_io *)base;
 	/* Most dispatches fit in the socket buffer: try at once, so a round
 	 * costs one send and no poll. */
 	ssize_t n = send_some(fd, buf, len);
@@ -90,13 +80,14 @@ int jp__io_write(jp__io *io, int fd, const void *buf, size_t len, uint64_t tag)
 	return err ? err : 1;
 }
 
-int jp__io_read(jp__io *io, int fd, void *buf, size_t len, uint64_t tag)
+static int poll_read(jp__io *base, int fd, void *buf, size_t len, uint64_t tag)
 {
-	return add_op(io, (op){ .fd = fd, .kind = JP__IO_READ, .buf = buf, .len = len, .tag = tag });
+	return add_op((poll_io *)base, (op){ .fd = fd, .kind = JP__IO_READ, .buf = buf, .len = len, .tag = tag });
 }
 
-void jp__io_forget(jp__io *io, int fd)
+static void poll_forget(jp__io *base, int fd)
 {
+	poll_io *io = (poll_io *)base;
 	size_t j = 0;
 	for (size_t i = 0; i < io->nops; i++)
 		if (io->ops[i].fd != fd)
@@ -125,8 +116,32 @@ static bool perform(op *o, jp__io_event *ev)
 	return true;
 }
 
-int jp__io_wait(jp__io *io, jp__io_event *ev, int max, int timeout_ms)
+/* poll, spinning first for the active wait: poll(…, 0) until something is
+ * ready or the spin bound passes, then poll with the caller's timeout. */
+static int poll_spin(poll_io *io, int timeout_ms)
 {
+	double until = jp__io_spin_until(&io->base, timeout_ms);
+	if (until) {
+		double start = jp__now();
+		for (;;) {
+			int n = poll(io->pfds, io->nops, 0);
+			if (n != 0)
+				return n;
+			if (jp__now() >= until)
+				break;
+			jp__io_spin_pause();
+		}
+		if (timeout_ms > 0) {
+			int spent = (int)((jp__now() - start) * 1e3);
+			timeout_ms = spent < timeout_ms ? timeout_ms - spent : 0;
+		}
+	}
+	return poll(io->pfds, io->nops, timeout_ms);
+}
+
+static int poll_wait(jp__io *base, jp__io_event *ev, int max, int timeout_ms)
+{
+	poll_io *io = (poll_io *)base;
 	if (io->nops == 0)
 		return -EDEADLK; /* nothing could ever complete */
 	if (io->pfd_cap < io->nops) {
@@ -139,7 +154,7 @@ int jp__io_wait(jp__io *io, jp__io_event *ev, int max, int timeout_ms)
 	for (size_t i = 0; i < io->nops; i++)
 		io->pfds[i] = (struct pollfd){ .fd = io->ops[i].fd,
 					       .events = io->ops[i].kind == JP__IO_READ ? POLLIN : POLLOUT };
-	int n = poll(io->pfds, io->nops, timeout_ms);
+	int n = poll_spin(io, timeout_ms);
 	if (n < 0)
 		return errno == EINTR ? 0 : -errno;
 
@@ -155,4 +170,23 @@ int jp__io_wait(jp__io *io, jp__io_event *ev, int max, int timeout_ms)
 	}
 	io->nops = j;
 	return got;
+}
+
+static const jp__io_ops poll_ops = {
+	.name = "poll",
+	.free = poll_free,
+	.write = poll_write,
+	.read = poll_read,
+	.forget = poll_forget,
+	.wait = poll_wait,
+};
+
+int jp__io_poll_open(jp__io **io)
+{
+	poll_io *p = calloc(1, sizeof *p);
+	if (!p)
+		return -ENOMEM;
+	p->base.ops = &poll_ops;
+	*io = &p->base;
+	return 0;
 }

@@ -187,7 +187,7 @@ int jp_matmul(jp_pool *p, const jp_array *a, const jp_array *b, jp_array *c)
 		memset(c->data, 0, jp_array_nbytes(c));
 		return 0;
 	}
-	if (!p->n_workers) {
+	if (!p->n_workers && !p->threads) {
 		/* sequential: the kernel, here, on the caller's arrays */
 		return jp__gemm(a->dtype, m, n, k, a->data, k, b->data, n, c->data, n);
 	}
@@ -195,11 +195,13 @@ int jp_matmul(jp_pool *p, const jp_array *a, const jp_array *b, jp_array *c)
 	jp_call *call;
 	if ((err = jp_map_new(&call, p, "jp.matmul", m)))
 		return err;
-	size_t blocks = (size_t)p->n_workers * BLOCKS_PER_WORKER;
+	size_t blocks = (size_t)p->cfg.n_jobs * BLOCKS_PER_WORKER;
 	call->batch_size = (m + blocks - 1) / blocks;
 	/* A and B are never written; C is written in place when it lives in a
-	 * file the workers can map, else its rows come back as results */
-	bool in_place = c->backing && c->backing->kind == JP__BACK_POOL && c->backing->base;
+	 * file the workers can map, or always by threads, which get the
+	 * caller's pointer; else its rows come back as results */
+	bool in_place = p->threads ||
+			(c->backing && c->backing->kind == JP__BACK_POOL && c->backing->base);
 	if (!(err = jp__call_arg_array_mode(call, a, JP__MMAP_R)) &&
 	    !(err = jp__call_arg_array_mode(call, b, JP__MMAP_R)) && in_place)
 		err = jp__call_arg_array_mode(call, c, JP__MMAP_RPLUS);
@@ -241,9 +243,10 @@ static int dot(jp_pool *p, const jp_array *a, const jp_array *b, bool integer, v
 	int err = jp_map_new(&call, p, "jp.dot", len);
 	if (err)
 		return err;
-	size_t chunks = p->n_workers ? (size_t)p->n_workers * BLOCKS_PER_WORKER : 1;
+	bool parallel = p->n_workers || p->threads;
+	size_t chunks = parallel ? (size_t)p->cfg.n_jobs * BLOCKS_PER_WORKER : 1;
 	size_t per = (len + chunks - 1) / chunks;
-	call->batch_size = p->n_workers ? (per > DOT_MIN_CHUNK ? per : DOT_MIN_CHUNK) : len;
+	call->batch_size = parallel ? (per > DOT_MIN_CHUNK ? per : DOT_MIN_CHUNK) : len;
 	if (!(err = jp__call_arg_array_mode(call, a, JP__MMAP_R)) &&
 	    !(err = jp__call_arg_array_mode(call, b, JP__MMAP_R)))
 		err = jp_call_run(call);

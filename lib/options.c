@@ -119,6 +119,29 @@ int jp__parse_pre_dispatch(const char *s, int n_jobs, size_t *out)
 	return 0;
 }
 
+/* The active wait's default bound on spinning: two cross-CPU wake-ups'
+ * worth on the VM we measured. 25 µs already took nearly all the gain on
+ * small calls, longer bounds little more (doc/performance.md), and every
+ * worker spends it after each result. */
+#define DEFAULT_SPIN_S 50e-6
+
+/* $JOBPOOL_IO: which engine the master's I/O runs on. */
+static int parse_io_engine(enum jp__io_choice *out, char *err, size_t errlen)
+{
+	const char *v = getenv("JOBPOOL_IO");
+	if (!v || !*v || !strcmp(v, "auto"))
+		*out = JP__IO_AUTO;
+	else if (!strcmp(v, "poll"))
+		*out = JP__IO_POLL;
+	else if (!strcmp(v, "uring") || !strcmp(v, "io_uring"))
+		*out = JP__IO_URING;
+	else {
+		jp__msgf(err, errlen, "JOBPOOL_IO \"%s\": expected \"uring\", \"poll\" or \"auto\"", v);
+		return JP_EOPTION;
+	}
+	return 0;
+}
+
 static char *dup_or_null(const char *s)
 {
 	return s ? strdup(s) : NULL;
@@ -135,10 +158,9 @@ int jp__config_parse(jp__config *cfg, const jp_options *opt, char *err, size_t e
 	} else if (!strcmp(backend, "sequential")) {
 		cfg->backend = JP__SEQUENTIAL;
 	} else if (!strcmp(backend, "thread") || !strcmp(backend, "threading")) {
-		jp__msgf(err, errlen, "backend \"%s\": the thread backend is not in this build yet; use \"process\" or \"sequential\"", backend);
-		return JP_ENOTSUP;
+		cfg->backend = JP__THREAD;
 	} else {
-		jp__msgf(err, errlen, "backend \"%s\": expected \"process\" (or \"loky\", \"multiprocessing\") or \"sequential\"", backend);
+		jp__msgf(err, errlen, "backend \"%s\": expected \"process\" (or \"loky\", \"multiprocessing\"), \"threading\" (or \"thread\") or \"sequential\"", backend);
 		return JP_EOPTION;
 	}
 
@@ -187,6 +209,23 @@ int jp__config_parse(jp__config *cfg, const jp_options *opt, char *err, size_t e
 	}
 	cfg->timeout = opt->timeout;
 	cfg->verbose = opt->verbose < 0 ? 0 : opt->verbose;
+
+	const char *wp = opt->wait_policy ? opt->wait_policy : "active";
+	if (!strcmp(wp, "active"))
+		cfg->wait_active = true;
+	else if (strcmp(wp, "passive")) {
+		jp__msgf(err, errlen, "wait_policy \"%s\": expected \"active\" or \"passive\"", wp);
+		return JP_EOPTION;
+	}
+	if (!isfinite(opt->spin_s) || opt->spin_s < 0 || opt->spin_s > 1) {
+		jp__msgf(err, errlen, "spin_s %g: expected seconds in [0, 1] (0 for the default, %g)",
+			 opt->spin_s, DEFAULT_SPIN_S);
+		return JP_EOPTION;
+	}
+	cfg->spin_s = opt->spin_s > 0 ? opt->spin_s : DEFAULT_SPIN_S;
+	int ioerr = parse_io_engine(&cfg->io, err, errlen);
+	if (ioerr)
+		return ioerr;
 
 	if (opt->temp_folder && !*opt->temp_folder) {
 		jp__msgf(err, errlen, "temp_folder \"\": expected a directory or NULL for automatic");

@@ -62,6 +62,13 @@ unsigned long jp_pool_spawn_count(const jp_pool *p)
 	return p ? p->spawned : 0;
 }
 
+const char *jp_pool_io_engine(const jp_pool *p)
+{
+	if (!p)
+		return NULL;
+	return p->io ? jp__io_engine(p->io) : "none";
+}
+
 static void sleep_s(double s)
 {
 	struct timespec ts = { .tv_sec = (time_t)s, .tv_nsec = (long)((s - (double)(time_t)s) * 1e9) };
@@ -210,10 +217,11 @@ static int fork_worker(jp_pool *p, int slot)
 	if (pid == 0) {
 		close(sv[0]);
 		close(pfd[0]);
+		jp__nesting_worker_process(p->depth + 1);
 		/* each worker's share of the CPUs for the libraries its tasks use */
 		int threads = jp_cpu_count() / p->n_workers;
 		jp__worker_main(slot, sv[1], pfd[1], master, p->cfg.initializer,
-				threads > 1 ? threads : 1);
+				threads > 1 ? threads : 1, p->cfg.wait_active ? p->cfg.spin_s : 0);
 	}
 	int err = pid < 0 ? -errno : 0;
 	close(sv[1]);
@@ -243,8 +251,12 @@ int jp__worker_spawn(jp_pool *p, int slot)
  * grace period, SIGKILL after another; every worker is reaped. */
 static void stop_workers(jp_pool *p)
 {
-	for (int i = 0; i < p->n_workers; i++)
+	for (int i = 0; i < p->n_workers; i++) {
+		/* a send the engine still holds would keep the socket open */
+		if (p->io)
+			jp__io_forget(p->io, p->workers[i].task_fd);
 		close_fd(&p->workers[i].task_fd);
+	}
 	int signals[] = { 0, SIGTERM, SIGKILL };
 	for (size_t round = 0; round < 3; round++) {
 		double deadline = jp__now() + (round < 2 ? CLOSE_GRACE_S : 3600);
@@ -277,6 +289,9 @@ static void stop_workers(jp_pool *p)
 
 static void free_pool(jp_pool *p)
 {
+	/* first: the engine may still hold reads into the buffers below */
+	jp__io_free(p->io);
+	p->io = NULL;
 	for (int i = 0; i < p->n_workers; i++) {
 		jp__worker *w = &p->workers[i];
 		close_fd(&w->task_fd);
@@ -287,7 +302,6 @@ static void free_pool(jp_pool *p)
 		free(w->inflight);
 	}
 	free(p->workers);
-	jp__io_free(p->io);
 	jp__config_free(&p->cfg);
 	free(p);
 }
@@ -311,6 +325,18 @@ int jp_pool_open(jp_pool **pool, const jp_options *options)
 		return err;
 	}
 	p->owner = getpid();
+	/* Inside a pool worker (a process, or a thread of the thread backend)
+	 * the outer pool has the CPUs already: a nested pool runs its tasks in
+	 * the calling thread, unless $JOBPOOL_MAX_NESTING allows this depth.
+	 * joblib makes the same choice below threads and beyond one level. */
+	p->depth = jp__nesting_depth();
+	if (p->depth > jp__nesting_max() && p->cfg.n_jobs > 1) {
+		if (p->cfg.verbose)
+			fprintf(stderr, "[jobpool] pool opened inside a pool worker (depth %d): its tasks run in the calling thread (JOBPOOL_MAX_NESTING=%d)\n",
+				p->depth, jp__nesting_max());
+		p->cfg.n_jobs = 1;
+		p->cfg.backend = JP__SEQUENTIAL;
+	}
 	if (p->cfg.n_jobs > 1 && p->cfg.backend == JP__PROCESS)
 		p->n_workers = p->cfg.n_jobs;
 	/* the janitor first: it is forked while this process is small */
@@ -323,7 +349,15 @@ int jp_pool_open(jp_pool **pool, const jp_options *options)
 	}
 	if (p->n_workers) {
 		p->workers = calloc((size_t)p->n_workers, sizeof *p->workers);
-		err = p->workers ? jp__io_new(&p->io) : -ENOMEM;
+		int uring_err = 0;
+		err = p->workers ? jp__io_new(&p->io, p->cfg.io, &uring_err) : -ENOMEM;
+		if (!err && p->cfg.verbose && p->cfg.io != JP__IO_POLL && uring_err)
+			fprintf(stderr, "[jobpool] io_uring %s: %s; the poll(2) engine runs\n",
+				p->cfg.io == JP__IO_URING ? "requested (JOBPOOL_IO=uring) but unavailable"
+							  : "unavailable",
+				jp_strerror(uring_err));
+		if (!err)
+			jp__io_set_spin(p->io, p->cfg.wait_active ? p->cfg.spin_s : 0);
 		for (int i = 0; !err && i < p->n_workers; i++)
 			p->workers[i].task_fd = p->workers[i].result_fd = -1;
 		/* all forked first, so their initializers run side by side */
@@ -340,7 +374,13 @@ int jp_pool_open(jp_pool **pool, const jp_options *options)
 			return err;
 		}
 	}
-	if (!p->n_workers && p->cfg.initializer) {
+	if (p->cfg.n_jobs > 1 && p->cfg.backend == JP__THREAD && (err = jp__threads_start(p))) {
+		jp__msgf(open_errmsg, sizeof open_errmsg, "%s", p->errmsg);
+		jp__share_teardown(p);
+		free_pool(p);
+		return err;
+	}
+	if (!p->n_workers && !p->threads && p->cfg.initializer) {
 		/* sequential: the caller is the one worker */
 		char msg[JP__ERRMSG_MAX] = "";
 		if ((err = jp__run_initializer(0, p->cfg.initializer, msg, sizeof msg))) {
@@ -354,7 +394,8 @@ int jp_pool_open(jp_pool **pool, const jp_options *options)
 	}
 	if (p->cfg.verbose)
 		fprintf(stderr, "[jobpool] pool of %d %s worker%s, engine %s\n", p->cfg.n_jobs,
-			p->n_workers ? "process" : "sequential", p->cfg.n_jobs > 1 ? "s" : "",
+			p->n_workers ? "process" : p->threads ? "thread" : "sequential",
+			p->cfg.n_jobs > 1 ? "s" : "",
 			p->io ? jp__io_engine(p->io) : "none");
 	*pool = p;
 	return 0;
@@ -368,6 +409,7 @@ void jp_pool_close(jp_pool *p)
 	 * workers: it frees its copy and leaves the workers to their master. */
 	if (p->owner == getpid())
 		stop_workers(p);
+	jp__threads_stop(p);
 	jp__share_teardown(p);
 	free_pool(p);
 }

@@ -61,8 +61,10 @@ typedef struct jp__share_state {
 
 struct jp_pool {
 	jp__config cfg;
-	int n_workers;       /* 0 for the sequential backend */
+	int n_workers;       /* worker processes: 0 for the sequential and thread backends */
 	jp__worker *workers;
+	struct jp__threads *threads; /* the thread backend's threads, or NULL */
+	int depth;           /* pool workers the opening thread ran inside */
 	jp__io *io;
 	pid_t owner;         /* the process that opened it */
 	uint64_t last_call_id;
@@ -155,6 +157,9 @@ struct jp_call {
 	size_t ndumps;
 	uint64_t *mapped_ids;  /* files of the caller's that workers mapped */
 	size_t nmapped;
+	/* run by a task of its own pool, in the task's thread: the pool's
+	 * message is left alone, other threads of the pool may be writing it */
+	bool inline_run;
 };
 
 /* jp_call_arg_array with the workers' map mode chosen (enum jp__mmap_mode)
@@ -181,5 +186,35 @@ void jp__call_describe(const jp_call *c, size_t seq, char *buf, size_t cap);
 
 /* sched.c: run a call on the pool's workers, or in the caller. */
 int jp__sched_run(jp_call *c);
+
+/* Room for n result slots (a scheduler that lays out a map's slots itself). */
+int jp__call_reserve_slots(jp_call *c, size_t n);
+
+/* ---- threads.c: the thread backend, and nesting -------------------- */
+
+/* Start the pool's n_jobs threads, each past the initializer; on failure
+ * none is left and the pool message says why. */
+int jp__threads_start(jp_pool *p);
+/* Join the threads (in the process that started them) and free them. */
+void jp__threads_stop(jp_pool *p);
+/* Run a call on the threads; the caller waits. */
+int jp__threads_run(jp_call *c, uint64_t call_id);
+/* Run a call in the calling thread: a call made by a task on the pool that
+ * runs the task, which finds the pool busy with the task's own call. */
+int jp__threads_run_here(jp_call *c);
+
+/* How many pool workers (processes or threads) the calling thread runs
+ * inside; 0 in the program itself. A sequential pool adds no level. */
+int jp__nesting_depth(void);
+/* $JOBPOOL_MAX_NESTING: the deepest level at which a pool still gets
+ * workers of its own (0, the default: only outside every pool). */
+int jp__nesting_max(void);
+/* In a new worker process, before anything else: its depth. */
+void jp__nesting_worker_process(int depth);
+/* Whether the calling thread is running tasks of p now (a pool thread of
+ * p, or the caller of a call on p whose tasks run in the caller). */
+bool jp__runs_tasks_of(const jp_pool *p);
+/* Mark the calling thread as running p's tasks; returns what it ran. */
+const jp_pool *jp__running_pool_set(const jp_pool *p);
 
 #endif

@@ -363,6 +363,7 @@ void jp__sched_release(jp_pool *p, const uint64_t *ids, uint32_t n)
 		if (w->pid && !jp__release_encode(&w->queued, ids, n))
 			flush_writes(&r, i);
 	}
+	jp__io_flush(p->io); /* no wait follows: io_uring would hold them */
 }
 
 int jp__sched_run(jp_call *c)
@@ -370,7 +371,9 @@ int jp__sched_run(jp_call *c)
 	jp_pool *p = c->pool;
 	uint64_t call_id = ++p->last_call_id;
 	double t0 = p->cfg.verbose > 1 ? jp__now() : 0;
-	int err = p->n_workers ? run_process(c, call_id) : run_sequential(c, call_id);
+	int err = p->threads     ? jp__threads_run(c, call_id)
+		  : p->n_workers ? run_process(c, call_id)
+				 : run_sequential(c, call_id);
 	if (p->cfg.verbose > 1)
 		fprintf(stderr, "[jobpool] call %llu: %zu task%s in %.6f s%s\n",
 			(unsigned long long)call_id, c->n, c->n == 1 ? "" : "s", jp__now() - t0,

@@ -19,7 +19,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 /* ---- running units (worker and sequential backend) ------------------ */
@@ -258,9 +260,30 @@ static void write_all_or_exit(int fd, const uint8_t *p, size_t len)
 	}
 }
 
+/* read(2), but with spin_s > 0 the socket is polled without blocking for
+ * up to spin_s first (the active wait): a master that answers within that
+ * time reaches a worker that is running, not one it must wake. */
+static ssize_t read_spin(int fd, void *buf, size_t len, double spin_s)
+{
+	double until = 0;
+	while (spin_s > 0) {
+		ssize_t n = recv(fd, buf, len, MSG_DONTWAIT);
+		if (n >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR))
+			return n < 0 && errno == ENOTSOCK ? read(fd, buf, len) : n;
+		double now = jp__now();
+		if (!until)
+			until = now + spin_s;
+		else if (now >= until)
+			break;
+		/* the CPU goes to whatever else is runnable here first */
+		sched_yield();
+	}
+	return read(fd, buf, len);
+}
+
 /* Make in hold a whole frame at in->data + *start; returns its length, or
  * 0 at end of file. Exits on a malformed frame. */
-static size_t read_frame(int fd, jp__buf *in, size_t *start)
+static size_t read_frame(int fd, jp__buf *in, size_t *start, double spin_s)
 {
 	if (*start == in->len) {
 		*start = in->len = 0;
@@ -283,7 +306,7 @@ static size_t read_frame(int fd, jp__buf *in, size_t *start)
 		size_t want = need - in->len < 65536 ? 65536 : need - in->len;
 		if (jp__buf_reserve(in, want))
 			_exit(JP__EXIT_BADFRAME);
-		ssize_t n = read(fd, in->data + in->len, in->cap - in->len);
+		ssize_t n = read_spin(fd, in->data + in->len, in->cap - in->len, spin_s);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0)
@@ -384,7 +407,7 @@ static void export_thread_counts(int threads)
 }
 
 void jp__worker_main(int slot, int task_fd, int result_fd, pid_t master, const char *initializer,
-		     int threads)
+		     int threads, double spin_s)
 {
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	if (getppid() != master)
@@ -410,7 +433,7 @@ void jp__worker_main(int slot, int task_fd, int result_fd, pid_t master, const c
 		_exit(1);
 
 	size_t start = 0, len;
-	while ((len = read_frame(task_fd, &in, &start))) {
+	while ((len = read_frame(task_fd, &in, &start, spin_s))) {
 		const uint8_t *f = in.data;
 		jp__frame_header h;
 		jp__frame_header_parse(f, &h);

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <math.h>
 #include <string.h>
+#include <unistd.h>
 
 START_TEST(bytes_parse)
 {
@@ -117,9 +118,6 @@ START_TEST(open_rejects_bad_values)
 	o.backend = "dask";
 	expect_rejected(o, JP_EOPTION, "\"dask\"");
 	o = (jp_options)JP_OPTIONS_INIT;
-	o.backend = "threading";
-	expect_rejected(o, JP_ENOTSUP, "\"threading\"");
-	o = (jp_options)JP_OPTIONS_INIT;
 	o.timeout = -1;
 	expect_rejected(o, JP_EOPTION, "timeout -1");
 	o = (jp_options)JP_OPTIONS_INIT;
@@ -158,6 +156,17 @@ START_TEST(open_accepts_later_options)
 	ck_assert_int_eq(jp_pool_open(&pool, NULL), 0);
 	ck_assert_int_eq(jp_pool_n_jobs(pool), jp_cpu_count());
 	jp_pool_close(pool);
+	/* joblib's name for the thread backend, and ours */
+	const char *threads[] = { "threading", "thread" };
+	for (size_t i = 0; i < 2; i++) {
+		o = (jp_options)JP_OPTIONS_INIT;
+		o.n_jobs = 2;
+		o.backend = threads[i];
+		ck_assert_int_eq(jp_pool_open(&pool, &o), 0);
+		ck_assert_int_eq(jp_pool_n_jobs(pool), 2);
+		ck_assert_int_eq(jp_pool_worker_pid(pool, 1), (int)getpid());
+		jp_pool_close(pool);
+	}
 	jpt_assert_no_children();
 }
 END_TEST

@@ -3,7 +3,8 @@
  * workload run, every result checked against a reference computed in the
  * calling process.
  *
- *   jobpool-bench [--jobs N] [--n N] [--repeat R] [--backend B] WORKLOAD
+ *   jobpool-bench [--jobs N] [--n N] [--repeat R] [--backend B]
+ *                 [--engine E] [--wait W] [--spin S] WORKLOAD
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -45,7 +46,31 @@ struct config {
 	size_t size;      /* bytes, for memmap */
 	jp_dtype dtype;   /* for matmul */
 	bool n_given;     /* --n was given: workloads pick their own default */
+	const char *wait; /* wait_policy; NULL: the library's default */
+	double spin;      /* spin_s; 0: the library's default */
 };
+
+/* The options every workload's pool shares. */
+static jp_options bench_options(const struct config *cfg)
+{
+	jp_options opt = JP_OPTIONS_INIT;
+	opt.n_jobs = cfg->jobs;
+	opt.backend = cfg->backend;
+	if (cfg->wait)
+		opt.wait_policy = cfg->wait;
+	opt.spin_s = cfg->spin;
+	return opt;
+}
+
+/* What the JSON says about the pool's waiting: its engine and policy. */
+static void print_wait(const struct config *cfg, const jp_pool *pool)
+{
+	jp_options def = JP_OPTIONS_INIT;
+	printf(", \"engine\": \"%s\", \"wait_policy\": \"%s\"", jp_pool_io_engine(pool),
+	       cfg->wait ? cfg->wait : def.wait_policy);
+	if (cfg->spin > 0)
+		printf(", \"spin_s\": %.9f", cfg->spin);
+}
 
 static double now(void)
 {
@@ -145,12 +170,42 @@ static double pipe_rtt(int rounds)
 	return m;
 }
 
+/* An empty OpenMP parallel region on `threads` threads, the median of many:
+ * what OpenMP's spinning threads make a fork-join cost on this machine. */
+static double omp_region(int threads, int rounds)
+{
+#ifdef _OPENMP
+	double *t = malloc(sizeof *t * (size_t)rounds);
+	volatile int sink = 0;
+	for (int i = -100; i < rounds; i++) { /* the first regions start the threads */
+		double t0 = now();
+#pragma omp parallel num_threads(threads)
+		{
+			sink = 1;
+		}
+		if (i >= 0)
+			t[i] = now() - t0;
+	}
+	(void)sink;
+	double m = median(t, rounds);
+	free(t);
+	/* OpenMP's threads spin a while after the region before they sleep:
+	 * let them, or they take the CPUs from the pool timed next */
+	struct timespec idle = { 0, 300 * 1000 * 1000 };
+	nanosleep(&idle, NULL);
+	return m;
+#else
+	(void)threads, (void)rounds;
+	return -1;
+#endif
+}
+
 static int run_overhead(const struct config *cfg)
 {
 	double rtt = pipe_rtt(2000);
-	jp_options opt = JP_OPTIONS_INIT;
-	opt.n_jobs = cfg->jobs;
-	opt.backend = cfg->backend;
+	int omp_threads = jp_effective_n_jobs(cfg->jobs);
+	double omp = omp_region(omp_threads > 0 ? omp_threads : 1, 2000);
+	jp_options opt = bench_options(cfg);
 	jp_pool *pool;
 	int err = jp_pool_open(&pool, &opt);
 	if (err) {
@@ -183,12 +238,17 @@ static int run_overhead(const struct config *cfg)
 			t[i] = (t1 - t0) + (now() - t2);
 	}
 	int n_jobs = jp_pool_n_jobs(pool);
-	jp_pool_close(pool);
 	if (ok) {
 		double med = print_head("overhead", cfg->backend, n_jobs, cfg->n, t, cfg->repeat);
-		printf(", \"per_task_us\": %.6f, \"pipe_rtt_s\": %.9f}\n",
+		print_wait(cfg, pool);
+		printf(", \"per_task_us\": %.6f, \"pipe_rtt_s\": %.9f",
 		       med / (double)(cfg->n ? cfg->n : 1) * 1e6, rtt);
-	} else {
+		if (omp >= 0)
+			printf(", \"omp_region_s\": %.9f", omp);
+		printf("}\n");
+	}
+	jp_pool_close(pool);
+	if (!ok) {
 		print_failed("overhead", cfg->backend, n_jobs, cfg->n);
 	}
 	free(t);
@@ -323,9 +383,7 @@ struct memmap_run {
 
 static jp_pool *memmap_pool(const struct config *cfg)
 {
-	jp_options opt = JP_OPTIONS_INIT;
-	opt.n_jobs = cfg->jobs;
-	opt.backend = cfg->backend;
+	jp_options opt = bench_options(cfg);
 	jp_pool *pool;
 	if (jp_pool_open(&pool, &opt)) {
 		fprintf(stderr, "jobpool-bench: cannot open the pool: %s\n", jp_pool_errmsg(NULL));
@@ -583,9 +641,7 @@ static double omp_matmul(const jp_array *a, const jp_array *b, jp_array *c, int 
 static int run_matmul(const struct config *cfg)
 {
 	size_t n = cfg->n_given ? cfg->n : 1000;
-	jp_options opt = JP_OPTIONS_INIT;
-	opt.n_jobs = cfg->jobs;
-	opt.backend = cfg->backend;
+	jp_options opt = bench_options(cfg);
 	jp_pool *pool;
 	if (jp_pool_open(&pool, &opt)) {
 		fprintf(stderr, "jobpool-bench: cannot open the pool: %s\n", jp_pool_errmsg(NULL));
@@ -656,6 +712,7 @@ static int run_matmul(const struct config *cfg)
 	}
 	if (ok) {
 		double med = print_head("matmul", cfg->backend, n_jobs, n, t_pool, repeat);
+		print_wait(cfg, pool);
 		printf(", \"dtype\": \"%s\", \"kernel\": \"%s\", \"gflops\": %.2f, "
 		       "\"fresh_median_s\": %.6f, \"shared_median_s\": %.6f, \"pipe_median_s\": %.6f, "
 		       "\"seq_median_s\": %.6f",
@@ -683,9 +740,7 @@ static int run_matmul(const struct config *cfg)
 static int run_dot(const struct config *cfg)
 {
 	size_t n = cfg->n_given ? cfg->n : 1000;
-	jp_options opt = JP_OPTIONS_INIT, seq_opt = JP_OPTIONS_INIT;
-	opt.n_jobs = cfg->jobs;
-	opt.backend = cfg->backend;
+	jp_options opt = bench_options(cfg), seq_opt = JP_OPTIONS_INIT;
 	seq_opt.n_jobs = 1;
 	jp_pool *pool, *seq;
 	if (jp_pool_open(&pool, &opt) || jp_pool_open(&seq, &seq_opt)) {
@@ -770,9 +825,7 @@ static int run_poly(const struct config *cfg)
 	double x[POLY_X];
 	for (int i = 0; i < POLY_X; i++)
 		x[i] = -2.0 + 4.0 * i / (POLY_X - 1);
-	jp_options opt = JP_OPTIONS_INIT;
-	opt.n_jobs = cfg->jobs;
-	opt.backend = cfg->backend;
+	jp_options opt = bench_options(cfg);
 	jp_pool *pool;
 	if (jp_pool_open(&pool, &opt)) {
 		fprintf(stderr, "jobpool-bench: cannot open the pool: %s\n", jp_pool_errmsg(NULL));
@@ -831,13 +884,17 @@ static const struct workload {
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: jobpool-bench [--jobs N] [--n N] [--repeat R] [--backend B] WORKLOAD\n\n"
+	fprintf(f, "usage: jobpool-bench [--jobs N] [--n N] [--repeat R] [--backend B]\n"
+		   "                     [--engine E] [--wait W] [--spin S] WORKLOAD\n\n"
 		   "  --jobs N      workers, as n_jobs (default 2; -1: all CPUs)\n"
 		   "  --n N         tasks per call (default 10000)\n"
 		   "  --repeat R    timed calls; the median is reported (default 5)\n"
-		   "  --backend B   process or sequential (default process)\n"
+		   "  --backend B   process, threading or sequential (default process)\n"
 		   "  --size BYTES  the array for memmap (default 1073741824)\n"
-		   "  --dtype T     int32, int64, float32 or float64, for matmul (default float64)\n\n"
+		   "  --dtype T     int32, int64, float32 or float64, for matmul (default float64)\n"
+		   "  --engine E    the master's I/O engine: uring or poll (sets JOBPOOL_IO)\n"
+		   "  --wait W      the pool's wait_policy: active or passive (default: the library's)\n"
+		   "  --spin S      the pool's spin_s, seconds (default: the library's)\n\n"
 		   "workloads:\n");
 	for (size_t i = 0; i < sizeof workloads / sizeof workloads[0]; i++)
 		fprintf(f, "  %-12s %s\n", workloads[i].name, workloads[i].what);
@@ -866,6 +923,9 @@ int main(int argc, char **argv)
 		{ "backend", required_argument, NULL, 'b' },
 		{ "size", required_argument, NULL, 's' },
 		{ "dtype", required_argument, NULL, 'd' },
+		{ "engine", required_argument, NULL, 'E' },
+		{ "wait", required_argument, NULL, 'W' },
+		{ "spin", required_argument, NULL, 'S' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -873,6 +933,33 @@ int main(int argc, char **argv)
 	long v;
 	while ((c = getopt_long(argc, argv, "j:n:r:b:s:d:h", longopts, NULL)) != -1) {
 		switch (c) {
+		case 'E':
+			if (strcmp(optarg, "uring") && strcmp(optarg, "poll")) {
+				fprintf(stderr, "jobpool-bench: --engine \"%s\": expected uring or poll\n", optarg);
+				return 2;
+			}
+			/* the library reads it at jp_pool_open; it says which engine
+			 * runs in the JSON, so a refused io_uring shows */
+			setenv("JOBPOOL_IO", optarg, 1);
+			break;
+		case 'W':
+			if (strcmp(optarg, "active") && strcmp(optarg, "passive")) {
+				fprintf(stderr, "jobpool-bench: --wait \"%s\": expected active or passive\n", optarg);
+				return 2;
+			}
+			cfg.wait = optarg;
+			break;
+		case 'S': {
+			char *end;
+			errno = 0;
+			double sp = strtod(optarg, &end);
+			if (errno || end == optarg || *end || !(sp > 0 && sp <= 1)) {
+				fprintf(stderr, "jobpool-bench: --spin \"%s\": expected seconds in (0, 1]\n", optarg);
+				return 2;
+			}
+			cfg.spin = sp;
+			break;
+		}
 		case 'j':
 			if (!parse_long(optarg, -1024, 4096, &v) || v == 0) {
 				fprintf(stderr, "jobpool-bench: --jobs \"%s\": expected a positive count or a negative n_jobs\n", optarg);
@@ -910,8 +997,9 @@ int main(int argc, char **argv)
 			cfg.repeat = (int)v;
 			break;
 		case 'b':
-			if (strcmp(optarg, "process") && strcmp(optarg, "sequential")) {
-				fprintf(stderr, "jobpool-bench: --backend \"%s\": expected process or sequential\n", optarg);
+			if (strcmp(optarg, "process") && strcmp(optarg, "sequential") &&
+			    strcmp(optarg, "threading")) {
+				fprintf(stderr, "jobpool-bench: --backend \"%s\": expected process, threading or sequential\n", optarg);
 				return 2;
 			}
 			cfg.backend = optarg;

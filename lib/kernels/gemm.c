@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -110,6 +111,44 @@ void jp__blas_set_threads(int n)
 	openblas_set_num_threads(n);
 #elif defined(HAVE_BLIS)
 	bli_thread_set_num_threads(n);
+#endif
+}
+
+#if defined(HAVE_OPENBLAS)
+/* Process-wide, as the BLAS's thread count is: overlapping calls of
+ * several thread pools must agree on who saves it and who puts it back. */
+static pthread_mutex_t blas_lock = PTHREAD_MUTEX_INITIALIZER;
+static int blas_users, blas_saved;
+#endif
+
+void jp__blas_single_begin(void)
+{
+#if defined(HAVE_OPENBLAS)
+	pthread_mutex_lock(&blas_lock);
+	if (blas_users++ == 0) {
+		blas_saved = openblas_get_num_threads();
+		if (blas_saved > 1)
+			openblas_set_num_threads(1);
+	}
+	pthread_mutex_unlock(&blas_lock);
+#endif
+}
+
+void jp__blas_single_end(void)
+{
+#if defined(HAVE_OPENBLAS)
+	pthread_mutex_lock(&blas_lock);
+	if (--blas_users == 0 && blas_saved > 1)
+		openblas_set_num_threads(blas_saved);
+	pthread_mutex_unlock(&blas_lock);
+#endif
+}
+
+void jp__blas_thread_single(void)
+{
+#if defined(HAVE_OPENBLAS)
+	if (openblas_get_parallel() == 2) /* OpenMP: a count per thread */
+		openblas_set_num_threads(1);
 #endif
 }
 

@@ -42,4 +42,15 @@ const char *jp__gemm_impl(jp_dtype dtype);
  * one. Workers call it with 1 (or ncpu / n_jobs) before their first task. */
 void jp__blas_set_threads(int n);
 
+/* While a thread pool runs a call, its tasks call the BLAS from several
+ * threads at once: each call must run on its caller's thread alone. The
+ * BLAS's thread count is process-wide (OpenBLAS's pthreads build), so the
+ * first of any overlapping begin/end pairs sets it to 1 and the last puts
+ * the saved count back. */
+void jp__blas_single_begin(void);
+void jp__blas_single_end(void);
+/* In a pool thread, once: where the count is per thread (OpenBLAS built
+ * with OpenMP), this thread's is 1. */
+void jp__blas_thread_single(void);
+
 #endif
