@@ -114,6 +114,7 @@ typedef struct jp__config {
 	double timeout;         /* 0: none */
 	int verbose;
 	char *initializer;      /* NULL: none */
+	bool progress_bar;      /* a live progress line on a terminal's stderr */
 } jp__config;
 
 int jp__config_parse(jp__config *cfg, const jp_options *opt, char *err, size_t errlen);

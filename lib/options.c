@@ -187,6 +187,7 @@ int jp__config_parse(jp__config *cfg, const jp_options *opt, char *err, size_t e
 	}
 	cfg->timeout = opt->timeout;
 	cfg->verbose = opt->verbose < 0 ? 0 : opt->verbose;
+	cfg->progress_bar = opt->progress_bar != 0;
 
 	if (opt->temp_folder && !*opt->temp_folder) {
 		jp__msgf(err, errlen, "temp_folder \"\": expected a directory or NULL for automatic");
