@@ -9,6 +9,8 @@
 #include "pool.h" /* the run's batch counts, to see auto batching at work */
 
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -384,6 +386,66 @@ START_TEST(verbose_prints_joblib_lines)
 }
 END_TEST
 
+/* the progress bar, on a terminal (a pseudo-terminal here) */
+START_TEST(progress_bar_on_a_terminal)
+{
+	int master = posix_openpt(O_RDWR | O_NOCTTY);
+	ck_assert_int_ge(master, 0);
+	ck_assert_int_eq(grantpt(master), 0);
+	ck_assert_int_eq(unlockpt(master), 0);
+	int slave = open(ptsname(master), O_RDWR | O_NOCTTY);
+	ck_assert_int_ge(slave, 0);
+	fflush(stderr);
+	int saved = dup(STDERR_FILENO);
+	dup2(slave, STDERR_FILENO);
+	jp_options opt = JP_OPTIONS_INIT;
+	opt.n_jobs = 2;
+	opt.progress_bar = 1;
+	jp_pool *pool;
+	ck_assert_int_eq(jp_pool_open(&pool, &opt), 0);
+	jp_call *c;
+	ck_assert_int_eq(jp_map_new(&c, pool, "slow_items", 60), 0);
+	ck_assert_int_eq(jp_call_run(c), 0);
+	jp_call_free(c);
+	jp_pool_close(pool);
+	fflush(stderr);
+	dup2(saved, STDERR_FILENO);
+	close(saved);
+	close(slave);
+	char text[4096] = "";
+	size_t got = 0;
+	struct pollfd pfd = { .fd = master, .events = POLLIN };
+	while (got < sizeof text - 1 && poll(&pfd, 1, 200) == 1) {
+		ssize_t n = read(master, text + got, sizeof text - 1 - got);
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+	}
+	close(master);
+	text[got] = '\0';
+	ck_assert_msg(strstr(text, "\r[") != NULL, "%s", text);
+	ck_assert_msg(strstr(text, "60/60 100%") != NULL || strstr(text, "] 60/60") != NULL, "%s", text);
+	ck_assert_msg(strstr(text, "tasks/s") != NULL, "%s", text);
+	/* not a terminal: nothing */
+	char path[] = "/tmp/jpt-bar-XXXXXX";
+	int fd = mkstemp(path);
+	unlink(path);
+	fflush(stderr);
+	saved = dup(STDERR_FILENO);
+	dup2(fd, STDERR_FILENO);
+	ck_assert_int_eq(jp_pool_open(&pool, &opt), 0);
+	ck_assert_int_eq(jp_map_new(&c, pool, "slow_items", 10), 0);
+	ck_assert_int_eq(jp_call_run(c), 0);
+	jp_call_free(c);
+	jp_pool_close(pool);
+	fflush(stderr);
+	dup2(saved, STDERR_FILENO);
+	close(saved);
+	ck_assert_int_eq(lseek(fd, 0, SEEK_END), 0);
+	close(fd);
+}
+END_TEST
+
 /* ---- auto batching ------------------------------------------------------- */
 
 START_TEST(auto_batching_adapts_to_the_items)
@@ -421,6 +483,7 @@ static Suite *stream_suite(void)
 	tcase_add_loop_test(tc, generated_items_are_made_lazily, 0, 3);
 	tcase_add_loop_test(tc, progress_is_reported_for_every_backend, 0, 3);
 	tcase_add_test(tc, verbose_prints_joblib_lines);
+	tcase_add_test(tc, progress_bar_on_a_terminal);
 	tcase_add_test(tc, auto_batching_adapts_to_the_items);
 	suite_add_tcase(s, tc);
 	return s;
