@@ -44,6 +44,7 @@ enum jp_error {
 	JP_EOPTION = -10006,    /* an option has an invalid value */
 	JP_ECANCELED = -10007,  /* an item was not run: the call failed first */
 	JP_ENOTSUP = -10008,    /* valid, but not implemented by this build */
+	JP_EINTR = -10009,      /* the call was interrupted by SIGINT */
 };
 
 /* Text for any code this library returns (-errno or JP_E*). Never NULL. */
@@ -71,6 +72,10 @@ typedef struct jp_options {
 	int verbose;              /* 0 silent; higher prints more to stderr */
 	const char *initializer;  /* registered task run once in each worker; NULL: none */
 	int progress_bar;         /* nonzero: a live progress line on stderr, if a terminal */
+	int retries;              /* reruns of a batch whose worker died; 0: none */
+	const char *on_error;     /* "cancel" the rest of the call, or "continue" */
+	long max_tasks_per_worker; /* replace a worker after this many tasks; 0: never */
+	const char *max_rss_growth; /* replace a worker grown this much: "300M"; "none" */
 } jp_options;
 
 #define JP_OPTIONS_INIT                                                   \
@@ -78,7 +83,9 @@ typedef struct jp_options {
 		.n_jobs = -1, .backend = "process", .max_nbytes = "1M",   \
 		.temp_folder = NULL, .mmap_mode = "r", .batch_size = "auto", \
 		.pre_dispatch = "2*n_jobs", .timeout = 0.0, .verbose = 0, \
-		.initializer = NULL, .progress_bar = 0                    \
+		.initializer = NULL, .progress_bar = 0, .retries = 0,     \
+		.on_error = "cancel", .max_tasks_per_worker = 0,          \
+		.max_rss_growth = "300M"                                  \
 	}
 
 /*

@@ -279,7 +279,8 @@ size_t jp_call_size(const jp_call *c)
 
 int jp__call_encode_frame(jp_call *c, uint64_t call_id, jp__buf *b)
 {
-	return jp__call_encode(b, call_id, c->names, c->ntasks, &c->shared, c->nshared);
+	return jp__call_encode(b, call_id, c->names, c->ntasks, &c->shared, c->nshared,
+			       c->pool->cfg.continue_on_error ? JP__CALL_CONTINUE : 0);
 }
 
 /* Room for slots up to seq n (exclusive). */

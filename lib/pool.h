@@ -15,6 +15,11 @@ typedef struct jp__inflight {
 	size_t seq_first, nseq;
 	size_t items;
 	double sent;
+	size_t first;        /* its first item */
+	int attempts;        /* earlier runs cut short by a dying worker */
+	uint8_t *frame;      /* a copy of its BATCH frame, to send again (retries,
+	                      * on_error "continue"); NULL otherwise */
+	size_t frame_len;
 } jp__inflight;
 
 typedef struct jp__worker {
@@ -27,6 +32,7 @@ typedef struct jp__worker {
 	 * go to `queued`, so a buffer the engine writes from never moves. */
 	jp__buf sending, queued;
 	bool write_busy;
+	bool send_failed;    /* a send to it failed (EPIPE): it was gone before */
 	uint64_t call_sent;  /* the call whose CALL frame this worker has */
 
 	/* Input: frames kept at the 64-byte aligned front of `in`. */
@@ -40,6 +46,15 @@ typedef struct jp__worker {
 
 	unsigned long tasks_done;
 	double last_done;    /* when its last result arrived: its next batch's start */
+
+	/* This process's life: recycling and the respawn throttle. */
+	double spawned_at;
+	unsigned long tasks_since_spawn, items_inflight;
+	bool retiring;       /* gets no more batches; replaced once idle */
+	size_t rss_base;     /* bytes, after its first batch; 0: not measured */
+	double rss_checked;
+	unsigned quick_deaths; /* deaths in a row within a second of starting */
+	double respawn_after;  /* the slot stays empty until then */
 } jp__worker;
 
 /* Where the pool's shared arrays live. */
@@ -167,6 +182,13 @@ typedef struct jp__run {
 	jp__runner runner;   /* the sequential backend runs batches here */
 	bool runner_set;
 	jp__buf batch, out;  /* ... in these buffers */
+	bool keep_frames;    /* batches may be sent again: their frames are kept */
+	jp__inflight *requeue; /* batches to send again, oldest first */
+	size_t nrequeue, requeue_cap;
+	unsigned long sigints; /* SIGINTs seen when the run started */
+	bool interrupted;
+	bool sigint_watched; /* a read is posted on the SIGINT pipe */
+	char sigint_byte;
 } jp__run;
 
 typedef struct jp__item {

@@ -8,6 +8,9 @@
 #include "pool.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,6 +38,18 @@
 #define AUTO_MAX_S 0.010
 #define AUTO_SMOOTHING 0.8
 #define AUTO_FINAL_S 0.0001
+
+/* The respawn throttle: a worker that dies within QUICK_DEATH_S of its
+ * start, QUICK_DEATHS times in a row, leaves its slot empty for a delay
+ * that doubles from THROTTLE_MIN_S up to THROTTLE_MAX_S, so a worker that
+ * cannot live never makes the pool fork in a loop. */
+#define QUICK_DEATH_S 1.0
+#define QUICK_DEATHS 3
+#define THROTTLE_MIN_S 0.05
+#define THROTTLE_MAX_S 5.0
+/* A worker's memory is looked at (/proc/PID/statm) at most this often, as
+ * loky does. */
+#define RSS_CHECK_S 1.0
 
 static int workers_of(const jp_pool *p)
 {
@@ -257,6 +272,104 @@ static void batch_done(jp_call *c, size_t items, double seconds)
 	report(c, false);
 }
 
+/* ---- SIGINT during a call ----------------------------------------------- */
+/*
+ * While any call runs, SIGINT is caught (unless the program ignores it):
+ * the handler counts it and runs the program's own handler, if it has one.
+ * The call then stops at once, resets the workers that were busy, and
+ * returns JP_EINTR; if the program had left SIGINT at its default, it is
+ * raised again once the call has cleaned up, so one Ctrl-C ends the
+ * program as it always would, leaving nothing behind. Workers ignore
+ * SIGINT (the terminal sends it to the whole group): the master decides.
+ */
+static volatile sig_atomic_t sigint_count;
+static pthread_mutex_t sigint_lock = PTHREAD_MUTEX_INITIALIZER;
+static volatile sig_atomic_t sigint_users;
+static struct sigaction sigint_old;
+/* The handler writes here, so a master waiting in another thread than the
+ * one the signal interrupted wakes up too: each waiting call reads it. */
+static int sigint_pipe[2] = { -1, -1 };
+#define SIGINT_TAG ((uint64_t)UINT32_MAX)
+
+static void make_sigint_pipe(void)
+{
+	if (pipe2(sigint_pipe, O_CLOEXEC | O_NONBLOCK) < 0)
+		sigint_pipe[0] = sigint_pipe[1] = -1;
+}
+
+static void on_sigint(int sig, siginfo_t *info, void *uctx)
+{
+	int saved = errno;
+	sigint_count++;
+	for (int i = 0; i < sigint_users && sigint_pipe[1] >= 0; i++)
+		if (write(sigint_pipe[1], "!", 1) < 0)
+			break;
+	errno = saved;
+	if (sigint_old.sa_flags & SA_SIGINFO) {
+		if (sigint_old.sa_sigaction)
+			sigint_old.sa_sigaction(sig, info, uctx);
+	} else if (sigint_old.sa_handler != SIG_DFL && sigint_old.sa_handler != SIG_IGN) {
+		sigint_old.sa_handler(sig);
+	}
+}
+
+static void catch_sigint(jp__run *r)
+{
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+	pthread_once(&once, make_sigint_pipe);
+	pthread_mutex_lock(&sigint_lock);
+	if (sigint_users++ == 0) {
+		struct sigaction sa = { .sa_sigaction = on_sigint, .sa_flags = SA_SIGINFO | SA_RESTART };
+		sigemptyset(&sa.sa_mask);
+		sigaction(SIGINT, NULL, &sigint_old);
+		if (sigint_old.sa_handler != SIG_IGN || (sigint_old.sa_flags & SA_SIGINFO))
+			sigaction(SIGINT, &sa, NULL);
+	}
+	r->sigints = (unsigned long)sigint_count;
+	pthread_mutex_unlock(&sigint_lock);
+}
+
+/* Put the program's own SIGINT disposition back; true when it was the
+ * default and this run was interrupted: the caller raises it again. */
+static bool release_sigint(jp__run *r)
+{
+	pthread_mutex_lock(&sigint_lock);
+	bool reraise = false;
+	if (--sigint_users == 0) {
+		struct sigaction now;
+		sigaction(SIGINT, NULL, &now);
+		if ((now.sa_flags & SA_SIGINFO) && now.sa_sigaction == on_sigint)
+			sigaction(SIGINT, &sigint_old, NULL);
+		reraise = r->interrupted && !(sigint_old.sa_flags & SA_SIGINFO) &&
+			  sigint_old.sa_handler == SIG_DFL;
+	}
+	pthread_mutex_unlock(&sigint_lock);
+	return reraise;
+}
+
+static bool sigint_seen(const jp__run *r)
+{
+	return (unsigned long)sigint_count != r->sigints;
+}
+
+/* Keep a read posted on the pipe while the call waits for its workers. */
+static void watch_sigint(jp_call *c)
+{
+	jp__run *r = &c->run;
+	if (r->sigint_watched || sigint_pipe[0] < 0 || !c->pool->n_workers)
+		return;
+	r->sigint_watched = jp__io_read(c->pool->io, sigint_pipe[0], &r->sigint_byte, 1,
+					SIGINT_TAG) == 0;
+}
+
+static void unwatch_sigint(jp_call *c)
+{
+	jp__run *r = &c->run;
+	if (r->sigint_watched)
+		jp__io_forget(c->pool->io, sigint_pipe[0]);
+	r->sigint_watched = false;
+}
+
 /* ---- the sequential backend: batches run here -------------------------- */
 
 static int run_inline(jp_call *c, size_t first, size_t count, size_t seq)
@@ -316,6 +429,8 @@ static void flush_writes(jp_pool *p, int slot)
 	/* a failed send means the worker is gone: its pipe's end of file
 	 * tells the rest */
 	w->write_busy = rc == 1;
+	if (rc < 0)
+		w->send_failed = true;
 }
 
 /* Keep one read posted on every live worker's result pipe. The buffer is
@@ -367,8 +482,90 @@ static void pop_inflight(jp__worker *w)
 	w->inflight_n--;
 }
 
-/* A worker died or broke the protocol: blame the batch it was running,
- * cancel the rest of its queue, and put a new worker in its slot. */
+static int push_requeue(jp__run *r, jp__inflight b)
+{
+	if (r->nrequeue == r->requeue_cap) {
+		size_t cap = r->requeue_cap ? r->requeue_cap * 2 : 8;
+		jp__inflight *q = realloc(r->requeue, cap * sizeof *q);
+		if (!q)
+			return -ENOMEM;
+		r->requeue = q;
+		r->requeue_cap = cap;
+	}
+	r->requeue[r->nrequeue++] = b;
+	return 0;
+}
+
+/* ---- workers coming and going ----------------------------------------- */
+
+/* Start a worker in an empty slot, unless the throttle holds it back. */
+static void respawn(jp_pool *p, int slot)
+{
+	jp__worker *w = &p->workers[slot];
+	if (w->pid || jp__now() < w->respawn_after)
+		return;
+	if (jp__worker_spawn(p, slot) == 0) {
+		post_read(p, slot);
+		return;
+	}
+	/* it could not start: that counts as a quick death */
+	w->quick_deaths++;
+	double delay = THROTTLE_MIN_S * (double)(1u << (w->quick_deaths < 8 ? w->quick_deaths : 8));
+	w->respawn_after = jp__now() + (delay < THROTTLE_MAX_S ? delay : THROTTLE_MAX_S);
+	if (p->cfg.verbose)
+		fprintf(stderr, "[jobpool] worker %d could not be replaced: %s\n", slot, p->errmsg);
+}
+
+/* A worker is gone (reaped): was it a quick death? */
+static void note_death(jp__worker *w, double spawned_at, unsigned long tasks)
+{
+	double now = jp__now();
+	if (now - spawned_at < QUICK_DEATH_S && tasks == 0) {
+		if (++w->quick_deaths >= QUICK_DEATHS) {
+			unsigned k = w->quick_deaths - QUICK_DEATHS;
+			double delay = THROTTLE_MIN_S * (double)(1u << (k < 8 ? k : 8));
+			w->respawn_after = now + (delay < THROTTLE_MAX_S ? delay : THROTTLE_MAX_S);
+		}
+	} else {
+		w->quick_deaths = 0;
+	}
+}
+
+/* The batches a lost worker had: the one it was running is blamed (with
+ * retries left it runs again, elsewhere), those queued behind it are
+ * innocent and sent again when their frames were kept. */
+static void salvage(jp_call *c, jp__worker *w, int err, bool *blamed_retried)
+{
+	jp__run *r = &c->run;
+	int retries = c->pool->cfg.retries;
+	*blamed_retried = false;
+	for (size_t k = 0; k < w->inflight_n; k++) {
+		jp__inflight b = w->inflight[(w->inflight_head + k) % w->inflight_cap];
+		bool head = k == 0, again = b.frame && (!head || (err == JP_EWORKER && b.attempts < retries));
+		if (again && !c->err)
+			b.attempts += head;
+		if (again && (c->err && !c->pool->cfg.continue_on_error))
+			again = false; /* the call failed already: nothing more runs */
+		if (again && push_requeue(r, b) == 0) {
+			*blamed_retried |= head;
+			continue;
+		}
+		free(b.frame);
+		/* whatever that batch produced died with the worker */
+		for (size_t i = 0; i < b.nseq; i++) {
+			jp__slot *s = jp__call_slot(c, b.seq_first + i);
+			if (s->status == JP__PENDING)
+				s->status = head ? err : JP_ECANCELED;
+		}
+	}
+	r->inflight -= w->inflight_n;
+	w->inflight_n = 0;
+	w->items_inflight = 0;
+}
+
+/* A worker died, broke the protocol, or ran past the timeout: blame the
+ * batch it was running, save or cancel the rest of its queue, and put a
+ * new worker in its slot. `why` (when the master ends it) says what it did. */
 static void worker_lost(jp_call *c, int slot, int err, const char *why)
 {
 	jp_pool *p = c->pool;
@@ -377,10 +574,14 @@ static void worker_lost(jp_call *c, int slot, int err, const char *why)
 	char how[96] = "";
 	bool blamed = w->inflight_n > 0;
 	jp__inflight head = blamed ? w->inflight[w->inflight_head] : (jp__inflight){ 0 };
-	c->run.inflight -= w->inflight_n;
+	double spawned_at = w->spawned_at;
+	unsigned long tasks = w->tasks_since_spawn;
+	bool retried = false, epipe = w->send_failed;
 	if (why)
 		kill(w->pid, SIGKILL);
+	salvage(c, w, err, &retried);
 	jp__worker_reap(p, slot, how, sizeof how);
+	note_death(w, spawned_at, tasks);
 	if (blamed) {
 		char what[128];
 		if (head.nseq == 1)
@@ -390,28 +591,80 @@ static void worker_lost(jp_call *c, int slot, int err, const char *why)
 				 head.seq_first, head.seq_first + head.nseq,
 				 jp__call_task_of(c, head.seq_first));
 		size_t first = jp__call_slot(c, head.seq_first)->begin;
-		/* whatever that batch produced died with the worker */
-		for (size_t i = 0; i < head.nseq; i++) {
-			jp__slot *s = jp__call_slot(c, head.seq_first + i);
-			if (s->status == JP__PENDING)
-				s->status = err;
-		}
-		if (why)
+		if (retried) {
+			if (p->cfg.verbose)
+				fprintf(stderr, "[jobpool] %s killed worker %d (pid %d) %s: running it again (%d of %d)\n",
+					what, slot, pid, how, head.attempts + 1, p->cfg.retries);
+		} else if (err == JP_ETIMEOUT) {
+			jp__call_fail(c, err, first, "%s ran past the timeout of %g s in worker %d (pid %d), which was killed and replaced",
+				      what, p->cfg.timeout, slot, pid);
+		} else if (why) {
 			jp__call_fail(c, err, first, "worker %d (pid %d) running %s %s", slot, pid, what, why);
-		else
-			jp__call_fail(c, err, first, "%s killed worker %d (pid %d) %s", what, slot, pid, how);
+		} else {
+			jp__call_fail(c, err, first, "%s killed worker %d (pid %d) %s%s%s", what, slot, pid,
+				      how, head.attempts ? " (after retries)" : "",
+				      epipe ? "; sending to it had failed (EPIPE)" : "");
+		}
 	}
-	if (jp__worker_spawn(p, slot) == 0)
-		post_read(p, slot);
-	else if (p->cfg.verbose)
-		fprintf(stderr, "[jobpool] worker %d could not be replaced: %s\n", slot, p->errmsg);
+	respawn(p, slot);
+}
+
+/* Replace an idle worker that is due for recycling. */
+static void retire(jp_call *c, int slot)
+{
+	jp_pool *p = c->pool;
+	jp__worker *w = &p->workers[slot];
+	if (p->cfg.verbose)
+		fprintf(stderr, "[jobpool] replacing worker %d (pid %d) after %lu tasks\n", slot,
+			(int)w->pid, w->tasks_since_spawn);
+	kill(w->pid, SIGKILL); /* idle: nothing of the call is lost */
+	jp__worker_reap(p, slot, NULL, 0);
+	respawn(p, slot);
+}
+
+/* Resident bytes of a process, from /proc; 0 when unknown. */
+static size_t rss_of(pid_t pid)
+{
+	char path[64], buf[128];
+	snprintf(path, sizeof path, "/proc/%d/statm", (int)pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	ssize_t n = read(fd, buf, sizeof buf - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	unsigned long size, resident;
+	if (sscanf(buf, "%lu %lu", &size, &resident) != 2)
+		return 0;
+	return (size_t)resident * (size_t)sysconf(_SC_PAGESIZE);
+}
+
+/* After a batch: whether the worker is due for replacement, by tasks run
+ * or by memory grown since its first batch (loky's rule, at most once a
+ * second). */
+static void check_recycling(jp_pool *p, jp__worker *w)
+{
+	if (p->cfg.max_tasks && w->tasks_since_spawn >= p->cfg.max_tasks)
+		w->retiring = true;
+	double now = jp__now();
+	if (p->cfg.max_rss_growth < 0 || now - w->rss_checked < RSS_CHECK_S)
+		return;
+	w->rss_checked = now;
+	size_t rss = rss_of(w->pid);
+	if (!w->rss_base)
+		w->rss_base = rss;
+	else if (rss > w->rss_base && rss - w->rss_base > (size_t)p->cfg.max_rss_growth)
+		w->retiring = true;
 }
 
 /* Take in every complete frame in the worker's buffer. */
 static void take_frames(jp_call *c, int slot)
 {
 	jp__run *r = &c->run;
-	jp__worker *w = &c->pool->workers[slot];
+	jp_pool *p = c->pool;
+	jp__worker *w = &p->workers[slot];
 	size_t pos = 0;
 	char who[64];
 	jp__msgf(who, sizeof who, "worker %d (pid %d)", slot, (int)w->pid);
@@ -444,9 +697,14 @@ static void take_frames(jp_call *c, int slot)
 		jp__inflight done = w->inflight[w->inflight_head];
 		double t = jp__now(), start = done.sent > w->last_done ? done.sent : w->last_done;
 		w->last_done = t;
+		free(done.frame);
 		pop_inflight(w);
 		r->inflight--;
 		w->tasks_done += done.items;
+		w->tasks_since_spawn += done.items;
+		w->items_inflight -= done.items;
+		w->quick_deaths = 0;
+		check_recycling(p, w);
 		batch_done(c, done.items, t - start);
 		if (owned)
 			return;
@@ -461,6 +719,10 @@ static void take_frames(jp_call *c, int slot)
 static void on_event(jp_call *c, const jp__io_event *ev)
 {
 	jp_pool *p = c->pool;
+	if (ev->tag == SIGINT_TAG) {
+		c->run.sigint_watched = false; /* the pump looks at the count */
+		return;
+	}
 	int slot = (int)(uint32_t)ev->tag;
 	if (slot >= p->n_workers)
 		return;
@@ -472,6 +734,8 @@ static void on_event(jp_call *c, const jp__io_event *ev)
 		w->sending.len = 0;
 		if (ev->res >= 0)
 			flush_writes(p, slot);
+		else
+			w->send_failed = true;
 		return;
 	}
 	w->read_busy = false;
@@ -495,11 +759,24 @@ static void replace_dead_workers(jp_pool *p)
 			post_read(p, i);
 			continue;
 		}
-		if (w->pid)
+		if (w->pid) {
+			double spawned_at = w->spawned_at;
+			unsigned long tasks = w->tasks_since_spawn;
 			jp__worker_reap(p, i, NULL, 0);
-		if (jp__worker_spawn(p, i) == 0)
-			post_read(p, i);
+			note_death(w, spawned_at, tasks);
+		}
+		respawn(p, i);
 	}
+}
+
+/* Items worker w may still be given: max_tasks_per_worker counts what it
+ * ran and what it has queued. */
+static unsigned long budget(const jp_pool *p, const jp__worker *w)
+{
+	if (!p->cfg.max_tasks)
+		return ULONG_MAX;
+	unsigned long used = w->tasks_since_spawn + w->items_inflight;
+	return used < p->cfg.max_tasks ? p->cfg.max_tasks - used : 0;
 }
 
 static int least_loaded(jp_call *c)
@@ -509,41 +786,87 @@ static int least_loaded(jp_call *c)
 	for (int k = 0; k < n; k++) {
 		int i = (c->run.rr + k) % n;
 		jp__worker *w = &p->workers[i];
-		if (w->pid && (best < 0 || w->inflight_n < p->workers[best].inflight_n))
+		if (w->pid && !w->retiring && budget(p, w) &&
+		    (best < 0 || w->inflight_n < p->workers[best].inflight_n))
 			best = i;
 	}
 	c->run.rr = (c->run.rr + 1) % n;
 	return best;
 }
 
-static int send_batch(jp_call *c, size_t first, size_t count, size_t seq)
+/* A worker for the next batch: the least loaded one that may take work.
+ * -1 when none is alive (the call fails) or all are busy being recycled
+ * (*wait set: their batches will come back). */
+static int pick_worker(jp_call *c, size_t first, bool *wait)
 {
-	jp__run *r = &c->run;
 	jp_pool *p = c->pool;
+	*wait = false;
 	int slot = least_loaded(c);
-	if (slot < 0) {
+	if (slot >= 0)
+		return slot;
+	for (int i = 0; i < p->n_workers; i++)
+		if (p->workers[i].pid)
+			*wait = true;
+	if (!*wait && c->run.inflight == 0) {
+		/* every slot empty: wait out the throttle once, then give up */
+		double soonest = 0;
+		for (int i = 0; i < p->n_workers; i++)
+			if (!soonest || p->workers[i].respawn_after < soonest)
+				soonest = p->workers[i].respawn_after;
+		double t = soonest - jp__now();
+		if (t > 0 && t <= THROTTLE_MAX_S) {
+			struct timespec ts = { (time_t)t, (long)((t - (double)(time_t)t) * 1e9) };
+			nanosleep(&ts, NULL);
+		}
+		for (int i = 0; i < p->n_workers; i++)
+			respawn(p, i);
+		if ((slot = least_loaded(c)) >= 0)
+			return slot;
 		jp__call_fail(c, JP_EWORKER, first, "no live worker to run task %zu: %s", first,
 			      p->errmsg);
-		return JP_EWORKER;
 	}
-	jp__worker *w = &p->workers[slot];
+	*wait = c->run.inflight > 0;
+	return -1;
+}
+
+/* Queue a batch frame (and the CALL frame first if the worker lacks it). */
+static int queue_frame(jp_call *c, int slot, jp__inflight *b, size_t seq, bool encode)
+{
+	jp__run *r = &c->run;
+	jp__worker *w = &c->pool->workers[slot];
 	int err = 0;
 	if (w->call_sent != r->call_id) {
 		err = jp__buf_append(&w->queued, r->callf.data, r->callf.len);
 		w->call_sent = r->call_id;
 	}
+	/* a frame starts 64-byte aligned in the buffer */
+	size_t at = jp__align_up(w->queued.len, JP__FRAME_ALIGN);
+	if (!err && encode)
+		err = jp__call_encode_batch(c, r->call_id, seq, b->first, b->items, &w->queued);
+	else if (!err)
+		err = jp__buf_append(&w->queued, b->frame, b->frame_len);
+	if (!err && encode && r->keep_frames) {
+		/* the frame may be needed again: a copy */
+		size_t len = w->queued.len - at;
+		b->frame = malloc(len);
+		if (!b->frame)
+			err = -ENOMEM;
+		else
+			memcpy(b->frame, w->queued.data + at, len);
+		b->frame_len = len;
+	}
+	b->sent = jp__now();
 	if (!err)
-		err = jp__call_encode_batch(c, r->call_id, seq, first, count, &w->queued);
-	jp__inflight b = c->is_map ? (jp__inflight){ seq, 1, count, jp__now() }
-				   : (jp__inflight){ first, count, count, jp__now() };
-	if (!err)
-		err = push_inflight(w, b);
+		err = push_inflight(w, *b);
 	if (err) {
-		jp__call_fail(c, err, first, "dispatching task %zu: %s", first, jp_strerror(err));
+		if (encode)
+			free(b->frame);
+		jp__call_fail(c, err, b->first, "dispatching task %zu: %s", b->first, jp_strerror(err));
 		return err;
 	}
 	r->inflight++;
-	flush_writes(p, slot);
+	w->items_inflight += b->items;
+	flush_writes(c->pool, slot);
 	return 0;
 }
 
@@ -553,7 +876,9 @@ static int send_batch(jp_call *c, size_t first, size_t count, size_t seq)
 static bool all_dispatched(const jp_call *c)
 {
 	const jp__run *r = &c->run;
-	return c->err || r->ended || (r->next >= c->n && (!c->make_item || c->made_all));
+	if (r->ended || (c->err && !c->pool->cfg.continue_on_error))
+		return true;
+	return r->nrequeue == 0 && r->next >= c->n && (!c->make_item || c->made_all);
 }
 
 /* A generator named tasks the CALL frame does not have: a new frame, which
@@ -579,6 +904,31 @@ static int resend_call(jp_call *c)
 	return 0;
 }
 
+/* Batches lost with a worker go out again first, to whichever worker. */
+static int send_requeued(jp_call *c, bool *stalled)
+{
+	jp__run *r = &c->run;
+	*stalled = false;
+	while (r->nrequeue && r->inflight < c->pool->cfg.pre_dispatch) {
+		bool wait;
+		int slot = pick_worker(c, r->requeue[0].first, &wait);
+		if (slot < 0) {
+			*stalled = wait;
+			return wait ? 0 : JP_EWORKER;
+		}
+		jp__inflight b = r->requeue[0];
+		memmove(r->requeue, r->requeue + 1, --r->nrequeue * sizeof *r->requeue);
+		for (size_t i = 0; i < b.nseq; i++)
+			jp__call_slot(c, b.seq_first + i)->status = JP__PENDING;
+		int err = queue_frame(c, slot, &b, 0, false);
+		if (err) {
+			free(b.frame);
+			return err;
+		}
+	}
+	return 0;
+}
+
 /* Dispatch what pre_dispatch allows (the sequential backend runs one
  * batch, or in a collected call all of them). */
 static int dispatch_more(jp_call *c)
@@ -586,6 +936,12 @@ static int dispatch_more(jp_call *c)
 	jp__run *r = &c->run;
 	jp_pool *p = c->pool;
 	size_t w = (size_t)workers_of(p);
+	bool stalled = false;
+	if (p->n_workers && !all_dispatched(c)) {
+		int err = send_requeued(c, &stalled);
+		if (err || stalled)
+			return err;
+	}
 	while (!all_dispatched(c) && (p->n_workers == 0 || r->inflight < p->cfg.pre_dispatch)) {
 		if (c->make_item && r->next == c->n) {
 			/* the items made before are all in frames: make the next
@@ -603,8 +959,23 @@ static int dispatch_more(jp_call *c)
 			}
 		}
 		size_t count = batch_items(c, c->n - r->next, !c->make_item || c->made_all);
-		int err = p->n_workers ? send_batch(c, r->next, count, r->seq)
-				       : run_inline(c, r->next, count, r->seq);
+		int err;
+		if (p->n_workers) {
+			bool wait;
+			int slot = pick_worker(c, r->next, &wait);
+			if (slot < 0)
+				return wait ? 0 : JP_EWORKER;
+			unsigned long room = budget(p, &p->workers[slot]);
+			if (count > room)
+				count = room;
+			jp__inflight b = { .seq_first = c->is_map ? r->seq : r->next,
+					   .nseq = c->is_map ? 1 : count, .items = count, .first = r->next };
+			err = queue_frame(c, slot, &b, r->seq, true);
+		} else {
+			err = run_inline(c, r->next, count, r->seq);
+			if (!err && sigint_seen(r))
+				err = JP_EINTR;
+		}
 		if (err)
 			return err;
 		r->next += count;
@@ -615,18 +986,89 @@ static int dispatch_more(jp_call *c)
 	return 0;
 }
 
+/* SIGINT: the workers that were busy are stopped and replaced, nothing
+ * more runs, the call fails with JP_EINTR. */
+static void interrupt_call(jp_call *c)
+{
+	jp__run *r = &c->run;
+	jp_pool *p = c->pool;
+	r->interrupted = true;
+	jp__call_fail(c, JP_EINTR, r->next, "the call was interrupted by SIGINT: %zu of %zu items were done",
+		      r->done, c->n);
+	for (int i = 0; i < p->n_workers; i++) {
+		jp__worker *w = &p->workers[i];
+		if (!w->inflight_n || !w->pid)
+			continue;
+		kill(w->pid, SIGKILL);
+		bool retried;
+		salvage(c, w, JP_EINTR, &retried);
+		jp__worker_reap(p, i, NULL, 0);
+		respawn(p, i);
+	}
+	for (size_t i = 0; i < r->nrequeue; i++)
+		free(r->requeue[i].frame);
+	r->nrequeue = 0;
+	r->ended = true;
+}
+
+/* Milliseconds until the first batch on a worker passes its deadline (a
+ * map's run gets `timeout`, a builder batch of k items k times it); -1
+ * when no timeout is set or nothing is running. */
+static int ms_to_deadline(jp_call *c, double now, int *late)
+{
+	jp_pool *p = c->pool;
+	*late = -1;
+	if (p->cfg.timeout <= 0)
+		return -1;
+	double soonest = -1;
+	for (int i = 0; i < p->n_workers; i++) {
+		jp__worker *w = &p->workers[i];
+		if (!w->pid || !w->inflight_n)
+			continue;
+		jp__inflight *h = &w->inflight[w->inflight_head];
+		double start = h->sent > w->last_done ? h->sent : w->last_done;
+		double deadline = start + p->cfg.timeout * (double)(c->is_map ? 1 : h->items);
+		if (deadline <= now && *late < 0)
+			*late = i;
+		if (soonest < 0 || deadline < soonest)
+			soonest = deadline;
+	}
+	if (soonest < 0)
+		return -1;
+	double ms = (soonest - now) * 1000.0;
+	return ms <= 0 ? 0 : ms > 1e9 ? 1000000000 : (int)ms + 1;
+}
+
 /* One round: dispatch, then wait for what the workers send. */
 static int pump(jp_call *c)
 {
 	jp__run *r = &c->run;
 	jp_pool *p = c->pool;
+	if (sigint_seen(r) && !r->interrupted) {
+		interrupt_call(c);
+		return JP_EINTR;
+	}
 	int err = dispatch_more(c);
+	if (err == JP_EINTR) {
+		r->interrupted = true;
+		jp__call_fail(c, JP_EINTR, r->next, "the call was interrupted by SIGINT: %zu of %zu items were done",
+			      r->done, c->n);
+		return err;
+	}
 	if (err && !r->inflight)
 		return err;
 	if (!r->inflight)
 		return 0;
+	int late, wait_ms = ms_to_deadline(c, jp__now(), &late);
+	if (late >= 0) {
+		worker_lost(c, late, JP_ETIMEOUT, "ran past the timeout");
+		return 0;
+	}
+	watch_sigint(c);
 	jp__io_event ev[64];
-	int n = jp__io_wait(p->io, ev, 64, -1);
+	int n = jp__io_wait(p->io, ev, 64, wait_ms);
+	if (n == -EINTR)
+		n = 0;
 	if (n < 0) {
 		/* the batches in flight can no longer be followed: their workers
 		 * are replaced so no stale result reaches a later call */
@@ -638,6 +1080,10 @@ static int pump(jp_call *c)
 	}
 	for (int i = 0; i < n; i++)
 		on_event(c, &ev[i]);
+	/* workers due for recycling go once idle */
+	for (int i = 0; i < p->n_workers; i++)
+		if (p->workers[i].pid && p->workers[i].retiring && !p->workers[i].inflight_n)
+			retire(c, i);
 	return 0;
 }
 
@@ -652,8 +1098,10 @@ int jp__sched_start(jp_call *c, enum jp__delivery mode)
 	jp__run *r = &c->run;
 	jp__run fresh = { .active = true, .mode = mode, .call_id = ++p->last_call_id,
 			  .bs_fixed = c->batch_size ? c->batch_size : p->cfg.batch_size, .bs = 1,
-			  .t0 = jp__now() };
+			  .t0 = jp__now(),
+			  .keep_frames = p->cfg.retries > 0 || p->cfg.continue_on_error };
 	*r = fresh;
+	catch_sigint(r);
 	int err = jp__call_encode_frame(c, r->call_id, &r->callf);
 	if (err)
 		return err;
@@ -775,6 +1223,12 @@ void jp__sched_stop(jp_call *c)
 	report(c, true);
 	if (!c->err)
 		remember_batch_size(c);
+	unwatch_sigint(c);
+	for (size_t i = 0; i < r->nrequeue; i++)
+		free(r->requeue[i].frame);
+	free(r->requeue);
+	r->requeue = NULL;
+	r->nrequeue = r->requeue_cap = 0;
 	if (r->runner_set)
 		jp__runner_free(&r->runner);
 	jp__buf_free(&r->batch);
@@ -785,6 +1239,12 @@ void jp__sched_stop(jp_call *c)
 	r->nready = r->ready_cap = 0;
 	r->active = false;
 	(void)p;
+	if (release_sigint(r)) {
+		/* SIGINT was at its default: now that the pool is clean, it ends
+		 * the program as the Ctrl-C meant to */
+		fflush(NULL);
+		raise(SIGINT);
+	}
 }
 
 int jp__sched_run(jp_call *c)
