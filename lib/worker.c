@@ -381,7 +381,11 @@ static void export_thread_counts(int threads)
 		}
 	}
 	env[n] = NULL;
-	environ = env;
+	/* kept here too: a later setenv(3) in a task copies environ away, and
+	 * this block must not become a leak */
+	static char **volatile exported;
+	exported = env;
+	environ = exported;
 }
 
 void jp__worker_main(int slot, int task_fd, int result_fd, pid_t master, const char *initializer,

@@ -176,7 +176,7 @@ static int run_in_forked_child(char *msg)
 	pid_t pid = fork();
 	if (pid == 0) {
 		int rc = jp_call_run(c);
-		char m[MSG_CAP];
+		char m[MSG_CAP] = "";
 		snprintf(m, sizeof m, "%s", jp_pool_errmsg(p));
 		if (write(fds[1], &rc, sizeof rc) != sizeof rc || write(fds[1], m, sizeof m) != sizeof m)
 			_exit(1);
