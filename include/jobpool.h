@@ -44,6 +44,7 @@ enum jp_error {
 	JP_EOPTION = -10006,    /* an option has an invalid value */
 	JP_ECANCELED = -10007,  /* an item was not run: the call failed first */
 	JP_ENOTSUP = -10008,    /* valid, but not implemented by this build */
+	JP_EINTR = -10009,      /* the call was interrupted by SIGINT */
 };
 
 /* Text for any code this library returns (-errno or JP_E*). Never NULL. */
@@ -73,6 +74,11 @@ typedef struct jp_options {
 	const char *initializer;  /* registered task run once in each worker; NULL: none */
 	const char *wait_policy;  /* "active": poll a while before blocking; "passive" */
 	double spin_s;            /* active: the bound on polling, seconds; 0: default */
+	int progress_bar;         /* nonzero: a live progress line on stderr, if a terminal */
+	int retries;              /* reruns of a batch whose worker died; 0: none */
+	const char *on_error;     /* "cancel" the rest of the call, or "continue" */
+	long max_tasks_per_worker; /* replace a worker after this many tasks; 0: never */
+	const char *max_rss_growth; /* replace a worker grown this much: "300M"; "none" */
 } jp_options;
 
 #define JP_OPTIONS_INIT                                                   \
@@ -80,7 +86,9 @@ typedef struct jp_options {
 		.n_jobs = -1, .backend = "process", .max_nbytes = "1M",   \
 		.temp_folder = NULL, .mmap_mode = "r", .batch_size = "auto", \
 		.pre_dispatch = "2*n_jobs", .timeout = 0.0, .verbose = 0, \
-		.initializer = NULL, .wait_policy = "active", .spin_s = 0.0 \
+		.initializer = NULL, .wait_policy = "active", .spin_s = 0.0, \
+		.progress_bar = 0, .retries = 0, .on_error = "cancel",    \
+		.max_tasks_per_worker = 0, .max_rss_growth = "300M"       \
 	}
 
 /*
@@ -385,6 +393,77 @@ JP_API int jp_call_result(const jp_call *call, size_t i, const void **data,
  * by the call. -EAGAIN if the call has not run, or its error if it failed.
  */
 JP_API int jp_call_output(jp_call *call, const void **data, size_t *len);
+
+/* ---- items made on demand ---------------------------------------- */
+
+/*
+ * Produce item `index` of a builder call: add it with jp_call_add and its
+ * arguments, and return 0; return 1 when there are no more items (nothing
+ * added), or a negative code to fail the call. Called in the calling
+ * thread, during the run, only as far ahead as dispatch needs (batch size
+ * times n_jobs items at most), so a call over 10^8 items never holds them
+ * all.
+ */
+typedef int (*jp_item_fn)(jp_call *call, size_t index, void *ctx);
+
+/* Make the items of a builder call (one with no item yet) on demand. */
+JP_API int jp_call_generate(jp_call *call, jp_item_fn make_item, void *ctx);
+
+/* ---- results as they come ---------------------------------------- */
+
+/* jp_call_start / jp_call_stream: in submission order, or as completed. */
+#define JP_ORDERED 0
+#define JP_UNORDERED 1
+
+/*
+ * One result of a stream: items [index, index + count) (a builder's item,
+ * count 1, or a map's batch) and their bytes, which stay valid until the
+ * next jp_call_next, jp_call_stop or jp_call_free.
+ */
+typedef struct jp_result {
+	size_t index;
+	size_t count;
+	const void *data;
+	size_t len;
+} jp_result;
+
+/*
+ * Start running a call whose results are then taken one by one with
+ * jp_call_next, in `order`. The pool runs this call alone until the stream
+ * ends, jp_call_stop or jp_call_free. 0, or -EBUSY / -EINVAL / -ECHILD.
+ */
+JP_API int jp_call_start(jp_call *call, int order);
+
+/*
+ * The next result: 1 and *result; 0 when every result was delivered; or
+ * the call's failure (as jp_call_run's, jp_call_error tells which item),
+ * after which nothing more comes. Results delivered are not kept: memory
+ * stays bounded by what is in flight.
+ */
+JP_API int jp_call_next(jp_call *call, jp_result *result);
+
+/*
+ * End a stream early: nothing more is dispatched, batches already on the
+ * workers are awaited and dropped, and the pool is free again. Safe to call
+ * on a call that is not streaming.
+ */
+JP_API void jp_call_stop(jp_call *call);
+
+/* A stream's consumer as a callback: 0 to go on, nonzero to stop (it is
+ * then what jp_call_stream returns). */
+typedef int (*jp_result_fn)(const jp_result *result, void *ctx);
+
+/* Run the call, handing each result to `fn` as it becomes available, in
+ * `order`. 0, the call's failure, or fn's nonzero value. */
+JP_API int jp_call_stream(jp_call *call, int order, jp_result_fn fn, void *ctx);
+
+/*
+ * Called in the calling thread after each batch completes (and once at the
+ * start), for every backend, the sequential one included: items done and
+ * items in all (0 while a generator has not reached its end).
+ */
+typedef void (*jp_progress_fn)(size_t done, size_t total, void *ctx);
+JP_API int jp_call_set_progress(jp_call *call, jp_progress_fn fn, void *ctx);
 
 /*
  * The call's error: 0 if it succeeded; otherwise the code, and (if not

@@ -1,9 +1,12 @@
 /*
- * call.c - building a call (a map over [0, n), or items added one by one)
- * and keeping its results, in submission order, until the call is freed.
+ * call.c - building a call (a map over [0, n), items added one by one, or
+ * items made on demand) and keeping its results: in submission order until
+ * the call is freed, or handed out as a stream.
  *
  * Results are not copied out of the frames they arrive in: a call keeps the
- * frames (one block each) and its slots point into them.
+ * frames (one block each) and its slots point into them. A stream frees a
+ * frame once every slot in it was handed out, and keeps only the slots not
+ * yet handed out.
  */
 #include "pool.h"
 
@@ -65,13 +68,14 @@ int jp_map_new(jp_call **call, jp_pool *pool, const char *task, size_t n)
 
 long jp_call_add(jp_call *c, const char *task)
 {
-	if (!c || !task || c->is_map)
-		return -EINVAL;
+	if (!c || !task || c->is_map || (c->make_item && !c->making))
+		return -EINVAL; /* a generator's items are added by it alone */
 	uint32_t idx;
 	int err = find_or_add_task(c, task, &idx);
 	if (err)
 		return err;
-	if (c->n == c->items_cap) {
+	size_t k = c->n - c->item_base;
+	if (k == c->items_cap) {
 		size_t cap = c->items_cap ? c->items_cap * 2 : 64;
 		jp__item *p = realloc(c->items, cap * sizeof *p);
 		if (!p)
@@ -82,7 +86,7 @@ long jp_call_add(jp_call *c, const char *task)
 	/* an item's arguments start 64-byte aligned, as they will in a frame */
 	if ((err = jp__buf_pad(&c->item_args, 64)))
 		return err;
-	c->items[c->n] = (jp__item){ .task = idx, .off = c->item_args.len };
+	c->items[k] = (jp__item){ .task = idx, .off = c->item_args.len };
 	return (long)c->n++;
 }
 
@@ -97,7 +101,7 @@ static int add_arg(jp_call *c, int err_or_zero, size_t before)
 		return err_or_zero;
 	}
 	if (c->n && !c->is_map) {
-		jp__item *it = &c->items[c->n - 1];
+		jp__item *it = &c->items[c->n - 1 - c->item_base];
 		it->nargs++;
 		it->len = c->item_args.len - it->off;
 	} else {
@@ -111,9 +115,18 @@ static jp__buf *arg_target(jp_call *c)
 	return c->n && !c->is_map ? &c->item_args : &c->shared;
 }
 
+/* Arguments need a target: the shared list before any item (and before a
+ * run), else the last item, which a generator's freed items are not. */
+static bool arg_allowed(const jp_call *c)
+{
+	if (c->n == 0 || c->is_map)
+		return !c->run.active;
+	return c->n > c->item_base;
+}
+
 int jp_call_arg_i64(jp_call *c, int64_t v)
 {
-	if (!c)
+	if (!c || !arg_allowed(c))
 		return -EINVAL;
 	size_t before = arg_target(c)->len;
 	return add_arg(c, jp__args_put_i64(arg_target(c), v), before);
@@ -121,7 +134,7 @@ int jp_call_arg_i64(jp_call *c, int64_t v)
 
 int jp_call_arg_f64(jp_call *c, double v)
 {
-	if (!c)
+	if (!c || !arg_allowed(c))
 		return -EINVAL;
 	size_t before = arg_target(c)->len;
 	return add_arg(c, jp__args_put_f64(arg_target(c), v), before);
@@ -129,7 +142,7 @@ int jp_call_arg_f64(jp_call *c, double v)
 
 int jp_call_arg_bytes(jp_call *c, const void *data, size_t len)
 {
-	if (!c || (len && !data))
+	if (!c || (len && !data) || !arg_allowed(c))
 		return -EINVAL;
 	size_t before = arg_target(c)->len;
 	return add_arg(c, jp__args_put_bytes(arg_target(c), data, len), before);
@@ -225,7 +238,7 @@ int jp_call_arg_array(jp_call *c, const jp_array *a)
 
 int jp__call_arg_array_mode(jp_call *c, const jp_array *a, int mode)
 {
-	if (!c || !a)
+	if (!c || !a || !arg_allowed(c))
 		return -EINVAL;
 	size_t before = arg_target(c)->len;
 	return add_arg(c, put_array(c, arg_target(c), a, mode), before);
@@ -268,11 +281,14 @@ size_t jp_call_size(const jp_call *c)
 
 int jp__call_encode_frame(jp_call *c, uint64_t call_id, jp__buf *b)
 {
-	return jp__call_encode(b, call_id, c->names, c->ntasks, &c->shared, c->nshared);
+	return jp__call_encode(b, call_id, c->names, c->ntasks, &c->shared, c->nshared,
+			       c->pool->cfg.continue_on_error ? JP__CALL_CONTINUE : 0);
 }
 
+/* Room for slots up to seq n (exclusive). */
 static int ensure_slots(jp_call *c, size_t n)
 {
+	n -= c->slot_base;
 	if (n <= c->slots_cap)
 		return 0;
 	size_t cap = c->slots_cap ? c->slots_cap : 16;
@@ -301,15 +317,21 @@ int jp__call_encode_batch(jp_call *c, uint64_t call_id, size_t seq, size_t first
 	if (c->is_map) {
 		if ((err = ensure_slots(c, seq + 1)))
 			return err;
-		c->slots[seq] = (jp__slot){ .status = JP__PENDING, .begin = first,
-					    .end = first + count };
+		*jp__call_slot(c, seq) = (jp__slot){ .status = JP__PENDING, .begin = first,
+						     .end = first + count };
 		if (seq >= c->nslots)
 			c->nslots = seq + 1;
 		jp__unit u = { .seq = seq, .begin = first, .end = first + count };
 		err = jp__batch_add(b, start, &u);
 	} else {
+		if ((err = ensure_slots(c, first + count)))
+			return err;
 		for (size_t i = first; i < first + count && !err; i++) {
-			const jp__item *it = &c->items[i];
+			const jp__item *it = &c->items[i - c->item_base];
+			*jp__call_slot(c, i) = (jp__slot){ .status = JP__PENDING, .task = it->task,
+							   .begin = i, .end = i + 1 };
+			if (i >= c->nslots)
+				c->nslots = i + 1;
 			jp__unit u = { .seq = i, .begin = i, .end = i + 1, .task = it->task,
 				       .nargs = it->nargs, .args = c->item_args.data + it->off,
 				       .args_len = it->len };
@@ -323,12 +345,18 @@ int jp__call_encode_batch(jp_call *c, uint64_t call_id, size_t seq, size_t first
 
 /* ---- results ------------------------------------------------------ */
 
+static void free_block(jp__block *b)
+{
+	free(b->frame);
+	free(b);
+}
+
 static void drop_results(jp_call *c)
 {
 	for (size_t i = 0; i < c->nblocks; i++)
-		free(c->blocks[i]);
+		free_block(c->blocks[i]);
 	c->nblocks = 0;
-	c->nslots = 0;
+	c->nslots = c->slot_base = 0;
 	jp__buf_free(&c->output);
 	c->output_ready = false;
 	c->ran = false;
@@ -337,24 +365,97 @@ static void drop_results(jp_call *c)
 	c->errmsg[0] = '\0';
 }
 
-/* Forget the previous run and lay out the slots of a builder call. */
+/* A builder's slots, one per item, before a run: items [0, n) are all
+ * there (not freed yet). */
+static int layout_item_slots(jp_call *c)
+{
+	int err = ensure_slots(c, c->n);
+	if (err)
+		return err;
+	for (size_t i = 0; i < c->n; i++)
+		c->slots[i] = (jp__slot){ .status = JP__PENDING, .task = c->items[i].task,
+					  .begin = i, .end = i + 1 };
+	c->nslots = c->n;
+	return 0;
+}
+
+/* Forget the previous run and lay out the slots of a builder call. A
+ * generator starts again from its first item. */
 static int reset_for_run(jp_call *c)
 {
 	drop_results(c);
 	if (c->is_map)
 		return 0;
-	int err = ensure_slots(c, c->n);
-	if (err)
-		return err;
-	for (size_t i = 0; i < c->n; i++)
-		c->slots[i] = (jp__slot){ .status = JP__PENDING, .begin = i, .end = i + 1 };
-	c->nslots = c->n;
-	return 0;
+	if (c->make_item) {
+		c->n = c->item_base = 0;
+		c->item_args.len = 0;
+		c->made_all = false;
+		return 0;
+	}
+	return layout_item_slots(c);
 }
 
 const char *jp__call_task_of(const jp_call *c, size_t seq)
 {
-	return c->is_map ? c->names[0] : c->names[c->items[seq].task];
+	return c->names[jp__call_slot(c, seq)->task];
+}
+
+int jp__call_make_items(jp_call *c, size_t upto)
+{
+	while (c->make_item && !c->made_all && c->n < upto && !c->err) {
+		size_t before = c->n;
+		c->making = true;
+		int rc = c->make_item(c, before, c->make_ctx);
+		c->making = false;
+		if (rc == 1 && c->n == before) {
+			c->made_all = true;
+		} else if (rc < 0) {
+			jp__call_fail(c, rc, before, "making item %zu: %s", before,
+				      c->pool->errmsg[0] ? c->pool->errmsg : jp_strerror(rc));
+			return rc;
+		} else if (rc != 0 || c->n != before + 1) {
+			jp__call_fail(c, -EINVAL, before,
+				      "making item %zu: the generator must add exactly one item and return 0, or add none and return 1 (it added %zu and returned %d)",
+				      before, c->n - before, rc);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+int jp__call_make_all_items(jp_call *c)
+{
+	int err = jp__call_make_items(c, SIZE_MAX);
+	return err ? err : layout_item_slots(c);
+}
+
+void jp__call_drop_made_items(jp_call *c)
+{
+	if (!c->make_item)
+		return;
+	c->item_base = c->n;
+	c->item_args.len = 0;
+}
+
+void jp__call_release_slot(jp_call *c, jp__slot *s)
+{
+	(void)c;
+	s->delivered = true;
+	if (s->block && --s->block->refs == 0)
+		free_block(s->block);
+	s->block = NULL;
+	s->data = NULL;
+}
+
+void jp__call_compact_slots(jp_call *c, size_t below)
+{
+	/* slide the window once half of it is handed out: amortised, each slot
+	 * moves at most once per window length */
+	size_t drop = below - c->slot_base, keep = c->nslots - below;
+	if (drop < 1024 || drop < keep)
+		return;
+	memmove(c->slots, c->slots + drop, keep * sizeof *c->slots);
+	c->slot_base = below;
 }
 
 void jp__call_fail(jp_call *c, int err, size_t index, const char *fmt, ...)
@@ -374,7 +475,7 @@ void jp__call_fail(jp_call *c, int err, size_t index, const char *fmt, ...)
 /* "task 7 (\"name\")" or, for a map's batch, "tasks [8, 16) of \"name\"". */
 void jp__call_describe(const jp_call *c, size_t seq, char *buf, size_t cap)
 {
-	const jp__slot *s = &c->slots[seq];
+	const jp__slot *s = jp__call_slot(c, seq);
 	if (s->end - s->begin == 1)
 		jp__msgf(buf, cap, "task %zu (\"%s\")", s->begin, jp__call_task_of(c, seq));
 	else
@@ -382,11 +483,11 @@ void jp__call_describe(const jp_call *c, size_t seq, char *buf, size_t cap)
 			 jp__call_task_of(c, seq));
 }
 
-static int keep_block(jp_call *c, void *block)
+static int keep_block(jp_call *c, jp__block *block)
 {
 	if (c->nblocks == c->blocks_cap) {
 		size_t cap = c->blocks_cap ? c->blocks_cap * 2 : 16;
-		void **b = realloc(c->blocks, cap * sizeof *b);
+		jp__block **b = realloc(c->blocks, cap * sizeof *b);
 		if (!b)
 			return -ENOMEM;
 		c->blocks = b;
@@ -405,25 +506,38 @@ int jp__call_ingest(jp_call *c, uint64_t call_id, uint8_t *frame, size_t len, bo
 			return -ENOMEM;
 		frame = jp__buf_take(&copy);
 	}
-	if (keep_block(c, frame)) {
+	/* a collected call keeps every frame until it is freed; a stream's
+	 * frame goes when its last slot has been handed out */
+	jp__block *block = malloc(sizeof *block);
+	if (!block || (c->run.mode == JP__COLLECT && keep_block(c, block))) {
+		free(block);
 		free(frame);
 		return -ENOMEM;
 	}
+	*block = (jp__block){ .frame = frame, .refs = 1 }; /* this function's own */
 	uint64_t id;
 	jp__iter it;
 	jp__result r;
 	int got;
 	*nunits = 0;
+	int err = 0;
 	if (jp__result_decode(frame, len, &id, &it) || id != call_id)
-		return JP_EFRAME;
-	while ((got = jp__result_next(&it, &r)) == 1) {
-		if (r.seq >= c->nslots || c->slots[r.seq].status != JP__PENDING)
-			return JP_EFRAME;
-		jp__slot *s = &c->slots[r.seq];
+		err = JP_EFRAME;
+	while (!err && (got = jp__result_next(&it, &r)) == 1) {
+		if (r.seq < c->slot_base || r.seq >= c->nslots ||
+		    jp__call_slot(c, r.seq)->status != JP__PENDING) {
+			err = JP_EFRAME;
+			break;
+		}
+		jp__slot *s = jp__call_slot(c, r.seq);
 		s->status = r.status;
 		s->data = r.data;
 		s->len = r.len;
+		s->block = block;
+		block->refs++;
 		(*nunits)++;
+		if (c->run.mode == JP__UNORDERED && (err = jp__sched_ready(c, r.seq)))
+			break;
 		if (r.status == 0 || r.status == JP_ECANCELED)
 			continue;
 		char what[128];
@@ -435,35 +549,29 @@ int jp__call_ingest(jp_call *c, uint64_t call_id, uint8_t *frame, size_t len, bo
 			jp__call_fail(c, r.status, s->begin, "%s: %.*s", what, (int)r.len,
 				      (const char *)r.data);
 	}
-	return got < 0 ? got : 0;
+	if (!err && got < 0)
+		err = got;
+	if (c->run.mode != JP__COLLECT && --block->refs == 0)
+		free_block(block); /* a stream's frame of no slot */
+	return err;
 }
 
 /* Slots that never got a result were cancelled by the failure. */
 static void finish_run(jp_call *c)
 {
-	for (size_t i = 0; i < c->nslots; i++)
-		if (c->slots[i].status == JP__PENDING)
-			c->slots[i].status = JP_ECANCELED;
-	c->ran = true;
+	for (size_t i = c->slot_base; i < c->nslots; i++)
+		if (jp__call_slot(c, i)->status == JP__PENDING)
+			jp__call_slot(c, i)->status = JP_ECANCELED;
+	c->ran = c->run.mode == JP__COLLECT;
 }
 
-int jp_call_run(jp_call *c)
+/* Take the pool for this call: a call at a time, from its own process. */
+static int begin_run(jp_call *c)
 {
-	if (!c)
-		return -EINVAL;
 	jp_pool *p = c->pool;
-	/* A task calling the pool that runs it: the pool is busy with the call
-	 * the task belongs to, so this one runs here, in the task's thread, as
-	 * joblib runs a nested call sequentially. */
-	c->inline_run = jp__runs_tasks_of(p);
-	if (c->inline_run) {
-		int err = reset_for_run(c);
-		if (!err)
-			err = jp__threads_run_here(c);
-		finish_run(c);
-		if (err && !c->err)
-			jp__call_fail(c, err, 0, "%s", jp_strerror(err));
-		return c->err;
+	if (c->run.active) {
+		jp__pool_set_error(p, "this call is streaming: take its results with jp_call_next, or jp_call_stop it");
+		return -EBUSY;
 	}
 	if ((p->n_workers || p->threads) && p->owner != getpid()) {
 		/* the workers (or threads) and their pipes belong to the parent:
@@ -476,15 +584,16 @@ int jp_call_run(jp_call *c)
 		jp__pool_set_error(p, "the pool is already running a call: one call at a time per pool");
 		return -EBUSY;
 	}
-	/* without workers the tasks run in this thread: one that calls this
-	 * pool again is seen above */
-	bool here = !p->n_workers && !p->threads;
-	const jp_pool *outer = here ? jp__running_pool_set(p) : NULL;
 	int err = reset_for_run(c);
-	if (!err)
-		err = jp__sched_run(c);
-	if (here)
-		jp__running_pool_set(outer);
+	if (err)
+		__atomic_store_n(&p->busy, false, __ATOMIC_RELEASE);
+	return err;
+}
+
+/* Give the pool back once the run is over; the call's outcome. */
+static int end_run(jp_call *c, int err)
+{
+	jp_pool *p = c->pool;
 	int back = copy_back(c);
 	if (!err && back) {
 		jp__pool_set_error(p, "copying shared arrays back: %s", jp_strerror(back));
@@ -495,6 +604,106 @@ int jp_call_run(jp_call *c)
 	if (err && !c->err)
 		jp__call_fail(c, err, 0, "%s", p->errmsg[0] ? p->errmsg : jp_strerror(err));
 	return c->err;
+}
+
+int jp_call_run(jp_call *c)
+{
+	if (!c)
+		return -EINVAL;
+	/* A task calling the pool that runs it: the pool is busy with the call
+	 * the task belongs to, so this one runs here, in the task's thread, as
+	 * joblib runs a nested call sequentially. */
+	c->inline_run = jp__runs_tasks_of(c->pool);
+	if (c->inline_run) {
+		int err = reset_for_run(c);
+		if (!err && c->make_item)
+			err = jp__call_make_all_items(c);
+		if (!err)
+			err = jp__threads_run_here(c);
+		finish_run(c);
+		if (err && !c->err)
+			jp__call_fail(c, err, 0, "%s", jp_strerror(err));
+		return c->err;
+	}
+	int err = begin_run(c);
+	if (err)
+		return err;
+	return end_run(c, jp__sched_run(c));
+}
+
+int jp_call_generate(jp_call *c, jp_item_fn make_item, void *ctx)
+{
+	if (!c || !make_item || c->is_map || c->n || c->run.active)
+		return -EINVAL;
+	c->make_item = make_item;
+	c->make_ctx = ctx;
+	return 0;
+}
+
+int jp_call_set_progress(jp_call *c, jp_progress_fn fn, void *ctx)
+{
+	if (!c || c->run.active)
+		return -EINVAL;
+	c->progress = fn;
+	c->progress_ctx = ctx;
+	return 0;
+}
+
+int jp_call_start(jp_call *c, int order)
+{
+	if (!c || (order != JP_ORDERED && order != JP_UNORDERED))
+		return -EINVAL;
+	if (jp__runs_tasks_of(c->pool)) {
+		/* its results would come while the task's own call waits on it */
+		jp__call_fail(c, -EDEADLK, 0, "a task cannot stream a call on the pool that runs it: use jp_call_run, which runs the call in the task's thread");
+		return -EDEADLK;
+	}
+	int err = begin_run(c);
+	if (err)
+		return err;
+	err = jp__sched_start(c, order == JP_ORDERED ? JP__ORDERED : JP__UNORDERED);
+	if (err) {
+		jp__sched_stop(c);
+		return end_run(c, err);
+	}
+	return 0;
+}
+
+int jp_call_next(jp_call *c, jp_result *out)
+{
+	if (!c || !out)
+		return -EINVAL;
+	if (!c->run.active)
+		return c->run.ended ? (c->err ? c->err : 0) : -EINVAL;
+	jp__slot *s;
+	int rc = jp__sched_next(c, &s);
+	if (rc == 1) {
+		*out = (jp_result){ .index = s->begin, .count = s->end - s->begin, .data = s->data,
+				    .len = s->len };
+		return 1;
+	}
+	jp__sched_stop(c);
+	return end_run(c, rc);
+}
+
+void jp_call_stop(jp_call *c)
+{
+	if (!c || !c->run.active)
+		return;
+	jp__sched_stop(c);
+	end_run(c, 0);
+}
+
+int jp_call_stream(jp_call *c, int order, jp_result_fn fn, void *ctx)
+{
+	if (!c || !fn)
+		return -EINVAL;
+	int rc = jp_call_start(c, order);
+	jp_result r;
+	while (!rc && (rc = jp_call_next(c, &r)) == 1)
+		if ((rc = fn(&r, ctx)) != 0)
+			jp_call_stop(c);
+	return rc;
 }
 
 int jp_call_result(const jp_call *c, size_t i, const void **data, size_t *len)
@@ -556,6 +765,7 @@ void jp_call_free(jp_call *c)
 {
 	if (!c)
 		return;
+	jp_call_stop(c);
 	drop_results(c);
 	/* the files dumped for this call go, and workers unmap the caller's */
 	for (size_t i = 0; i < c->ndumps; i++)

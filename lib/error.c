@@ -17,6 +17,7 @@ static const struct {
 	{ JP_ETASK, "a task failed" },
 	{ JP_EWORKER, "a worker died while running a task" },
 	{ JP_ETIMEOUT, "a task ran past its timeout" },
+	{ JP_EINTR, "the call was interrupted (SIGINT)" },
 	{ JP_EFRAME, "malformed frame on a pool pipe" },
 	{ JP_ENOTASK, "no task is registered under that name" },
 	{ JP_EOPTION, "invalid option value" },

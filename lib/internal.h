@@ -49,6 +49,21 @@ static inline size_t jp__align_up(size_t n, size_t a)
 	return (n + a - 1) & ~(a - 1);
 }
 
+/* ---- fault.c: failures injected by the tests ---------------------------- */
+
+enum jp__fault {
+	JP__FAULT_FORK,  /* a worker's fork fails with EAGAIN */
+	JP__FAULT_MMAP,  /* the master's map of a shared file fails with ENOMEM */
+	JP__FAULT_COUNT
+};
+
+/* Make the next `times` checks of f fail. */
+void jp__fault_arm(enum jp__fault f, unsigned times);
+/* Armed failures not consumed yet. */
+unsigned jp__fault_left(enum jp__fault f);
+/* Whether this attempt must fail (consumes one armed failure). */
+bool jp__fault(enum jp__fault f);
+
 /* ---- digest.c: content digests (XXH3-128) ------------------------------ */
 
 typedef struct jp__digest {
@@ -119,6 +134,11 @@ typedef struct jp__config {
 	enum jp__io_choice io;  /* from $JOBPOOL_IO */
 	bool wait_active;       /* wait_policy "active" */
 	double spin_s;          /* active: how long to poll before blocking */
+	bool progress_bar;      /* a live progress line on a terminal's stderr */
+	int retries;            /* reruns of a batch whose worker died */
+	bool continue_on_error; /* on_error "continue": a failure cancels nothing */
+	unsigned long max_tasks; /* per worker; 0: no limit */
+	int64_t max_rss_growth; /* bytes; -1: no limit */
 } jp__config;
 
 int jp__config_parse(jp__config *cfg, const jp_options *opt, char *err, size_t errlen);
@@ -239,6 +259,7 @@ typedef struct jp__runner {
 	jp__arg *args;      /* shared args, then the unit's */
 	size_t nshared, args_cap;
 	jp__mapcache maps;  /* shared arrays mapped here: kept across calls */
+	bool go_on;         /* on_error "continue": a failure cancels nothing */
 	bool tainted;       /* a task was cut short: this process must go */
 } jp__runner;
 

@@ -207,8 +207,40 @@ int jp__config_parse(jp__config *cfg, const jp_options *opt, char *err, size_t e
 		jp__msgf(err, errlen, "timeout %g: expected seconds >= 0 (0 for none)", opt->timeout);
 		return JP_EOPTION;
 	}
+	if (opt->timeout > 0 && cfg->backend == JP__THREAD) {
+		jp__msgf(err, errlen, "timeout %g: the thread backend cannot stop a task (a thread cannot be killed); use the process backend or timeout 0", opt->timeout);
+		return JP_EOPTION;
+	}
+	if (opt->timeout > 0 && (cfg->backend == JP__SEQUENTIAL || cfg->n_jobs == 1)) {
+		jp__msgf(err, errlen, "timeout %g: with n_jobs = 1 tasks run in the calling process, where no timeout can stop them; use n_jobs >= 2 or timeout 0", opt->timeout);
+		return JP_EOPTION;
+	}
 	cfg->timeout = opt->timeout;
 	cfg->verbose = opt->verbose < 0 ? 0 : opt->verbose;
+	cfg->progress_bar = opt->progress_bar != 0;
+	if (opt->retries < 0) {
+		jp__msgf(err, errlen, "retries %d: expected a count >= 0", opt->retries);
+		return JP_EOPTION;
+	}
+	cfg->retries = opt->retries;
+	const char *oe = opt->on_error ? opt->on_error : "cancel";
+	if (strcmp(oe, "cancel") && strcmp(oe, "continue")) {
+		jp__msgf(err, errlen, "on_error \"%s\": expected \"cancel\" or \"continue\"", oe);
+		return JP_EOPTION;
+	}
+	cfg->continue_on_error = !strcmp(oe, "continue");
+	if (opt->max_tasks_per_worker < 0) {
+		jp__msgf(err, errlen, "max_tasks_per_worker %ld: expected a count >= 0 (0 for no limit)",
+			 opt->max_tasks_per_worker);
+		return JP_EOPTION;
+	}
+	cfg->max_tasks = (unsigned long)opt->max_tasks_per_worker;
+	if (!opt->max_rss_growth || !strcasecmp(opt->max_rss_growth, "none")) {
+		cfg->max_rss_growth = -1;
+	} else if (jp__parse_bytes(opt->max_rss_growth, &cfg->max_rss_growth)) {
+		jp__msgf(err, errlen, "max_rss_growth \"%s\": expected a byte count such as \"300M\" or \"none\"", opt->max_rss_growth);
+		return JP_EOPTION;
+	}
 
 	const char *wp = opt->wait_policy ? opt->wait_policy : "active";
 	if (!strcmp(wp, "active"))

@@ -213,7 +213,7 @@ static int fork_worker(jp_pool *p, int slot)
 	fflush(stdout);
 	fflush(stderr);
 	pid_t master = getpid();
-	pid_t pid = fork();
+	pid_t pid = jp__fault(JP__FAULT_FORK) ? (errno = EAGAIN, -1) : fork();
 	if (pid == 0) {
 		close(sv[0]);
 		close(pfd[0]);
@@ -235,6 +235,12 @@ static int fork_worker(jp_pool *p, int slot)
 	p->spawned++;
 	w->pid = pid;
 	w->generation++;
+	/* a new life: its recycling counts start again */
+	w->spawned_at = jp__now();
+	w->tasks_since_spawn = w->items_inflight = 0;
+	w->retiring = w->send_failed = false;
+	w->rss_base = 0;
+	w->rss_checked = 0;
 	w->task_fd = sv[0];
 	w->result_fd = pfd[0];
 	(void)fcntl(w->result_fd, F_SETFL, O_NONBLOCK);

@@ -9,9 +9,17 @@
 #include "internal.h"
 #include "ioloop.h"
 
-/* A batch in flight: the result slots it fills. */
+/* A batch in flight: the result slots it fills, the items it covers, and
+ * when it was sent. */
 typedef struct jp__inflight {
 	size_t seq_first, nseq;
+	size_t items;
+	double sent;
+	size_t first;        /* its first item */
+	int attempts;        /* earlier runs cut short by a dying worker */
+	uint8_t *frame;      /* a copy of its BATCH frame, to send again (retries,
+	                      * on_error "continue"); NULL otherwise */
+	size_t frame_len;
 } jp__inflight;
 
 typedef struct jp__worker {
@@ -24,6 +32,7 @@ typedef struct jp__worker {
 	 * go to `queued`, so a buffer the engine writes from never moves. */
 	jp__buf sending, queued;
 	bool write_busy;
+	bool send_failed;    /* a send to it failed (EPIPE): it was gone before */
 	uint64_t call_sent;  /* the call whose CALL frame this worker has */
 
 	/* Input: frames kept at the 64-byte aligned front of `in`. */
@@ -36,6 +45,16 @@ typedef struct jp__worker {
 	size_t inflight_head, inflight_n, inflight_cap;
 
 	unsigned long tasks_done;
+	double last_done;    /* when its last result arrived: its next batch's start */
+
+	/* This process's life: recycling and the respawn throttle. */
+	double spawned_at;
+	unsigned long tasks_since_spawn, items_inflight;
+	bool retiring;       /* gets no more batches; replaced once idle */
+	size_t rss_base;     /* bytes, after its first batch; 0: not measured */
+	double rss_checked;
+	unsigned quick_deaths; /* deaths in a row within a second of starting */
+	double respawn_after;  /* the slot stays empty until then */
 } jp__worker;
 
 /* Where the pool's shared arrays live. */
@@ -70,6 +89,13 @@ struct jp_pool {
 	uint64_t last_call_id;
 	unsigned long spawned;
 	bool busy;           /* a call is running (set atomically) */
+	/* auto batching: the size each recent map's task ended with, where
+	 * its next call starts (joblib starts every call at 1) */
+	struct jp__learned {
+		char task[64];
+		size_t bs;
+	} learned[8];
+	unsigned learned_next;
 	jp__share_state share;
 	char errmsg[JP__ERRMSG_MAX];
 };
@@ -103,14 +129,70 @@ void jp__sched_release(jp_pool *p, const uint64_t *ids, uint32_t n);
 
 /* ---- calls -------------------------------------------------------- */
 
+/* A frame of results, kept while a slot points into it. */
+typedef struct jp__block {
+	void *frame;
+	size_t refs;         /* streams: its slots not handed out yet */
+} jp__block;
+
 typedef struct jp__slot {
 	int32_t status;      /* 0, a failure, or JP__PENDING */
+	uint32_t task;       /* index in the call's names */
 	const uint8_t *data;
 	size_t len;
 	size_t begin, end;   /* the items it covers */
+	jp__block *block;    /* the frame data points into */
+	bool delivered;      /* streams: handed out */
 } jp__slot;
 
 #define JP__PENDING 1
+
+/* How results reach the caller. */
+enum jp__delivery {
+	JP__COLLECT,   /* kept, in order, until the call is freed (jp_call_run) */
+	JP__ORDERED,   /* streamed in submission order */
+	JP__UNORDERED, /* streamed as completed */
+};
+
+/* A call while it runs (sched.c): what is dispatched, what came back, what
+ * was handed out. Kept in the call so a stream can resume it. */
+typedef struct jp__run {
+	bool active;         /* started and not yet ended */
+	bool ended;          /* the run is over: results, if any, are final */
+	enum jp__delivery mode;
+	uint64_t call_id;
+	jp__buf callf;       /* the CALL frame */
+	uint32_t ntasks_sent; /* task names in it */
+	size_t inflight;     /* batches on the workers */
+	int rr;              /* where the search for the least loaded worker starts */
+	size_t next;         /* first item not dispatched */
+	size_t seq;          /* a map's next batch number */
+	size_t bs_fixed;     /* the batch size asked for; 0: auto */
+	size_t bs;           /* auto: the size being tried */
+	size_t final_bs;     /* auto: the smaller size of the last batches */
+	double smoothed;     /* auto: smoothed run time of batches of size bs */
+	double item_s;       /* auto: smoothed run time of one item */
+	size_t done;         /* items completed */
+	size_t batches_done;
+	size_t deliver;      /* streams: every seq below it was handed out */
+	size_t *ready;       /* unordered: seqs ready to hand out, first in first out */
+	size_t ready_head, nready, ready_cap;
+	jp__slot *held;      /* streams: the slot last handed out */
+	size_t shown_done;   /* verbose: items done at the last line */
+	double t0, last_shown;
+	bool bar_drawn;
+	jp__runner runner;   /* the sequential backend runs batches here */
+	bool runner_set;
+	jp__buf batch, out;  /* ... in these buffers */
+	bool keep_frames;    /* batches may be sent again: their frames are kept */
+	jp__inflight *requeue; /* batches to send again, oldest first */
+	size_t nrequeue, requeue_cap;
+	unsigned long sigints; /* SIGINTs seen when the run started */
+	bool interrupted;
+	bool sigint_caught;  /* this run installed the SIGINT handler */
+	bool sigint_watched; /* a read is posted on the SIGINT pipe */
+	char sigint_byte;
+} jp__run;
 
 typedef struct jp__item {
 	uint32_t task;
@@ -135,15 +217,23 @@ struct jp_call {
 	uint32_t ntasks;
 	jp__buf shared;      /* arguments shared by every item */
 	uint32_t nshared;
-	jp__item *items;     /* builder calls */
-	size_t items_cap;
+	jp__item *items;     /* builder calls: items [item_base, n) */
+	size_t items_cap, item_base;
 	jp__buf item_args;
+	jp_item_fn make_item; /* items made on demand */
+	bool making;         /* make_item is running: it may add an item */
+	void *make_ctx;
+	bool made_all;       /* make_item said there are no more */
+	jp_progress_fn progress;
+	void *progress_ctx;
 
-	/* Results, indexed by seq: a builder's item, a map's batch. */
+	/* Results, indexed by seq: a builder's item, a map's batch; a stream
+	 * keeps only slots [slot_base, nslots). */
 	jp__slot *slots;
-	size_t nslots, slots_cap;
-	void **blocks;       /* the frames the slots point into */
+	size_t slot_base, nslots, slots_cap;
+	jp__block **blocks;  /* the frames the slots point into (collected calls) */
 	size_t nblocks, blocks_cap;
+	jp__run run;
 	jp__buf output;
 	bool output_ready, ran;
 
@@ -167,6 +257,11 @@ struct jp_call {
  * pool, its inputs read-only. */
 int jp__call_arg_array_mode(jp_call *c, const jp_array *a, int mode);
 
+static inline jp__slot *jp__call_slot(const jp_call *c, size_t seq)
+{
+	return &c->slots[seq - c->slot_base];
+}
+
 /* Encode the call's CALL frame into b. */
 int jp__call_encode_frame(jp_call *c, uint64_t call_id, jp__buf *b);
 /* Encode a BATCH frame with items [first, first + count) (a builder) or a
@@ -174,9 +269,23 @@ int jp__call_encode_frame(jp_call *c, uint64_t call_id, jp__buf *b);
 int jp__call_encode_batch(jp_call *c, uint64_t call_id, size_t seq, size_t first,
 			  size_t count, jp__buf *b);
 /* Take in a RESULT frame. With `owned` the call keeps `frame` (allocated by
- * jp__buf); otherwise it copies it. `who` names the worker for messages. */
+ * jp__buf); otherwise it copies it. `who` names the worker for messages.
+ * Unordered streams queue the slots filled. */
 int jp__call_ingest(jp_call *c, uint64_t call_id, uint8_t *frame, size_t len, bool owned,
 		    const char *who, size_t *nunits);
+/* Make items on demand up to `upto` (exclusive) or their end; 0 or the
+ * generator's failure (the call failed). */
+int jp__call_make_items(jp_call *c, size_t upto);
+/* Make every item and lay out their slots: for backends that plan the
+ * whole call at once (threads, a nested call run inline). */
+int jp__call_make_all_items(jp_call *c);
+/* Forget the items dispatched so far (all of those made): a generator's
+ * items are freed once they are in batch frames. */
+void jp__call_drop_made_items(jp_call *c);
+/* Streams: a slot handed out; its frame goes once all its slots are. */
+void jp__call_release_slot(jp_call *c, jp__slot *s);
+/* Streams: drop the slots below `below` (all handed out). */
+void jp__call_compact_slots(jp_call *c, size_t below);
 /* Record the first failure of the run. */
 void jp__call_fail(jp_call *c, int err, size_t index, const char *fmt, ...) JP_PRINTF(4, 5);
 /* The task name of item / batch seq, for messages. */
@@ -186,6 +295,13 @@ void jp__call_describe(const jp_call *c, size_t seq, char *buf, size_t cap);
 
 /* sched.c: run a call on the pool's workers, or in the caller. */
 int jp__sched_run(jp_call *c);
+/* sched.c: streams. Start the run; take the next result (1 and the slot,
+ * 0 at the end, or the failure); stop early. */
+int jp__sched_start(jp_call *c, enum jp__delivery mode);
+int jp__sched_next(jp_call *c, jp__slot **slot);
+void jp__sched_stop(jp_call *c);
+/* sched.c: an unordered stream's slot is ready to hand out. */
+int jp__sched_ready(jp_call *c, size_t seq);
 
 /* Room for n result slots (a scheduler that lays out a map's slots itself). */
 int jp__call_reserve_slots(jp_call *c, size_t n);

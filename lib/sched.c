@@ -1,12 +1,16 @@
 /*
- * sched.c - running a call: items grouped into batches, handed to the
- * least loaded worker with at most pre_dispatch batches in flight, results
- * taken in as they come and kept in submission order by their slots.
- * The sequential backend runs the same frames in the caller.
+ * sched.c - running a call: items grouped into batches (of a fixed size, or
+ * adapted to their run time), handed to the least loaded worker with at
+ * most pre_dispatch batches in flight, results taken in as they come and
+ * kept in submission order by their slots, or handed out as a stream. The
+ * sequential backend runs the same frames in the caller, batch by batch.
  */
 #include "pool.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,89 +23,426 @@
 #define BIG_FRAME (256u << 10)
 #define READ_CHUNK (64u << 10)
 
-/* Until the adaptive batching lands, "auto" cuts a call into about four
- * batches per worker: enough to balance uneven tasks, few enough that a
- * million trivial tasks cost a handful of round trips. */
-static size_t auto_batch_size(size_t n, int workers)
+/*
+ * Auto batching, joblib's rule with our constants: start at one item, and
+ * while a batch runs shorter than AUTO_MIN_S grow towards the size that
+ * would take twice that, at most doubling per step; past AUTO_MAX_S shrink.
+ * joblib aims at 0.2 to 2 s because a batch costs it milliseconds; ours
+ * costs a few microseconds of the master's time when the pipes are kept
+ * busy (jobpool-bench overhead: 0.014 us per trivial task in big batches,
+ * 40 us for a lone round trip), so a batch of 1 ms wastes under 1 % while
+ * keeping the end of a call, where the last batches are cut ten times
+ * smaller, short. See jp_options(3).
+ */
+#define AUTO_MIN_S 0.001
+#define AUTO_MAX_S 0.010
+#define AUTO_SMOOTHING 0.8
+#define AUTO_FINAL_S 0.0001
+
+/* The respawn throttle: a worker that dies within QUICK_DEATH_S of its
+ * start, QUICK_DEATHS times in a row, leaves its slot empty for a delay
+ * that doubles from THROTTLE_MIN_S up to THROTTLE_MAX_S, so a worker that
+ * cannot live never makes the pool fork in a loop. */
+#define QUICK_DEATH_S 1.0
+#define QUICK_DEATHS 3
+#define THROTTLE_MIN_S 0.05
+#define THROTTLE_MAX_S 5.0
+/* A worker's memory is looked at (/proc/PID/statm) at most this often, as
+ * loky does. */
+#define RSS_CHECK_S 1.0
+
+static int workers_of(const jp_pool *p)
 {
-	size_t per = (size_t)workers * 4, size = (n + per - 1) / per;
-	return size ? size : 1;
+	return p->n_workers ? p->n_workers : 1;
 }
 
-/* ---- the sequential backend ------------------------------------------ */
+/* ---- batch sizes ----------------------------------------------------- */
 
-static int run_sequential(jp_call *c, uint64_t call_id)
+static void tune_batch_size(jp__run *r)
 {
-	if (c->n == 0)
-		return 0;
-	jp__buf callf = { 0 }, batch = { 0 }, out = { 0 };
-	jp__runner r = { .slot = 0 };
-	jp__call_header ch;
+	size_t old = r->bs, bs = old;
+	double d = r->smoothed;
+	if (d > 0 && d < AUTO_MIN_S) {
+		/* too short to hide the cost of a batch: towards twice the ideal
+		 * size, so that the size does not swing between the bounds */
+		double ideal = 2.0 * (double)old * AUTO_MIN_S / d;
+		bs = ideal >= 2.0 * (double)old ? 2 * old : (size_t)ideal;
+	} else if (d > AUTO_MAX_S && old >= 2) {
+		bs = 2 * (size_t)((double)old * AUTO_MIN_S / d);
+	}
+	if (bs < 1)
+		bs = 1;
+	if (bs > (SIZE_MAX >> 8))
+		bs = SIZE_MAX >> 8;
+	if (bs != old) {
+		r->bs = bs;
+		r->smoothed = 0; /* measured again at the new size */
+	}
+}
+
+/* How many of `avail` items the next batch takes; at_end: no more items
+ * come after them. */
+static size_t batch_items(jp_call *c, size_t avail, bool at_end)
+{
+	jp__run *r = &c->run;
+	if (r->bs_fixed)
+		return r->bs_fixed < avail ? r->bs_fixed : avail;
+	tune_batch_size(r);
+	size_t bs = r->bs, w = (size_t)workers_of(c->pool);
+	/* near the end, smaller batches (a tenth of an even share, joblib's
+	 * rule) so that no worker is left with a long last one; but none that
+	 * runs shorter than AUTO_FINAL_S, which would cost more to hand out than
+	 * a straggler could */
+	if (at_end && !r->final_bs && avail < bs * w) {
+		size_t least = r->item_s > 0 ? (size_t)(AUTO_FINAL_S / r->item_s) : 1;
+		r->final_bs = avail / (10 * w);
+		if (r->final_bs < least)
+			r->final_bs = least;
+		if (r->final_bs < 1)
+			r->final_bs = 1;
+	}
+	if (r->final_bs && r->final_bs < bs)
+		bs = r->final_bs;
+	return bs < avail ? bs : avail;
+}
+
+/* A batch of `items` ran for `seconds`: what auto batching learns. */
+static void learn(jp__run *r, size_t items, double seconds)
+{
+	/* per item, from any batch: an upper bound (a lone batch's time holds
+	 * a round trip) */
+	double per = items ? seconds / (double)items : 0;
+	r->item_s = r->item_s == 0 ? per : AUTO_SMOOTHING * r->item_s + (1 - AUTO_SMOOTHING) * per;
+	if (r->bs_fixed || items != r->bs)
+		return; /* only batches of the size being tried tell about it */
+	r->smoothed = r->smoothed == 0 ? seconds
+				       : AUTO_SMOOTHING * r->smoothed + (1 - AUTO_SMOOTHING) * seconds;
+}
+
+/* The pool remembers the batch size a task's call ended with, and starts
+ * the next call of that task there rather than at 1: growing from 1 costs a
+ * round trip per doubling, a third of a millisecond for 10^4 trivial
+ * tasks. Not beyond four batches per worker, the size a call of very
+ * different items could not regret much; calls of several tasks start at
+ * 1. */
+static struct jp__learned *learned_of(jp_call *c)
+{
+	jp_pool *p = c->pool;
+	if (c->ntasks != 1 || strlen(c->names[0]) >= sizeof p->learned[0].task)
+		return NULL;
+	for (size_t i = 0; i < sizeof p->learned / sizeof p->learned[0]; i++)
+		if (!strcmp(p->learned[i].task, c->names[0]))
+			return &p->learned[i];
+	return NULL;
+}
+
+static void recall_batch_size(jp_call *c)
+{
+	jp__run *r = &c->run;
+	struct jp__learned *l = learned_of(c);
+	if (r->bs_fixed || !l)
+		return;
+	size_t cap = c->make_item ? l->bs : c->n / (4 * (size_t)workers_of(c->pool));
+	r->bs = l->bs < cap ? l->bs : cap;
+	if (r->bs < 1)
+		r->bs = 1;
+}
+
+static void remember_batch_size(jp_call *c)
+{
+	jp__run *r = &c->run;
+	jp_pool *p = c->pool;
+	if (r->bs_fixed || c->ntasks != 1 || !r->batches_done ||
+	    strlen(c->names[0]) >= sizeof p->learned[0].task)
+		return;
+	struct jp__learned *l = learned_of(c);
+	if (!l) {
+		l = &p->learned[p->learned_next++ % (sizeof p->learned / sizeof p->learned[0])];
+		strcpy(l->task, c->names[0]);
+	}
+	l->bs = r->bs;
+}
+
+/* ---- progress ---------------------------------------------------------- */
+
+static void format_time(char *buf, size_t cap, double t)
+{
+	if (t > 60)
+		snprintf(buf, cap, "%4.1fmin", t / 60);
+	else
+		snprintf(buf, cap, " %5.1fs", t);
+}
+
+/* joblib's filter for lines while the total is unknown: fewer as the count
+ * grows, more at higher verbosity, all above 10. */
+static bool verbosity_skips(size_t index, int verbose)
+{
+	if (verbose > 10)
+		return false;
+	if (index == 0)
+		return false;
+	double scale = 0.5 * (11 - verbose) * (11 - verbose);
+	return (long)__builtin_sqrt((double)index / scale) ==
+	       (long)__builtin_sqrt((double)(index + 1) / scale);
+}
+
+static void print_line(jp_call *c, bool final)
+{
+	jp__run *r = &c->run;
+	jp_pool *p = c->pool;
+	double elapsed = jp__now() - r->t0;
+	char el[32], rem[32];
+	format_time(el, sizeof el, elapsed);
+	bool total_known = !c->make_item || c->made_all;
+	size_t total = c->n;
+	if (final) {
+		if (c->err)
+			return; /* the call's error says the rest */
+		fprintf(stderr, "[jobpool(n_jobs=%d)]: Done %3zu out of %3zu | elapsed: %s finished\n",
+			p->cfg.n_jobs, r->done, r->done, el);
+		return;
+	}
+	if (!total_known) {
+		if (!verbosity_skips(r->batches_done, p->cfg.verbose))
+			fprintf(stderr, "[jobpool(n_jobs=%d)]: Done %3zu tasks      | elapsed: %s\n",
+				p->cfg.n_jobs, r->done, el);
+		return;
+	}
+	/* about verbose lines over the call, more at higher levels, every
+	 * batch above 10 */
+	if (p->cfg.verbose <= 10 && r->done < total) {
+		size_t step = total / (size_t)p->cfg.verbose + 1;
+		if (r->done / step == r->shown_done / step && r->batches_done > 1)
+			return;
+	}
+	r->shown_done = r->done;
+	format_time(rem, sizeof rem,
+		    r->done ? elapsed / (double)r->done * (double)(total - r->done) : 0);
+	fprintf(stderr, "[jobpool(n_jobs=%d)]: Done %3zu out of %3zu | elapsed: %s remaining: %s\n",
+		p->cfg.n_jobs, r->done, total, el, rem);
+}
+
+/* One line on a terminal, redrawn at most ten times a second. */
+static void draw_bar(jp_call *c, bool final)
+{
+	jp__run *r = &c->run;
+	double t = jp__now();
+	if (!final && t - r->last_shown < 0.1)
+		return;
+	r->last_shown = t;
+	bool total_known = !c->make_item || c->made_all;
+	size_t total = c->n;
+	double elapsed = t - r->t0, rate = elapsed > 0 ? (double)r->done / elapsed : 0;
+	char bar[31];
+	size_t fill = total_known && total ? r->done * 30 / total : 0;
+	for (size_t i = 0; i < 30; i++)
+		bar[i] = i < fill ? '#' : '.';
+	bar[30] = '\0';
+	if (total_known && rate > 0 && r->done < total) {
+		double eta = (double)(total - r->done) / rate;
+		fprintf(stderr, "\r[%s] %zu/%zu %3.0f%% %.0f tasks/s ETA %.1fs   ", bar, r->done,
+			total, total ? 100.0 * (double)r->done / (double)total : 100.0, rate, eta);
+	} else {
+		fprintf(stderr, "\r[%s] %zu%s%zu %.0f tasks/s %.1fs   ", bar, r->done,
+			total_known ? "/" : " done", total_known ? total : (size_t)0, rate, elapsed);
+	}
+	if (final)
+		fputc('\n', stderr);
+	r->bar_drawn = true;
+}
+
+static void report(jp_call *c, bool final)
+{
+	jp__run *r = &c->run;
+	jp_pool *p = c->pool;
+	if (c->progress)
+		c->progress(r->done, !c->make_item || c->made_all ? c->n : 0, c->progress_ctx);
+	if (p->cfg.verbose && (final || r->done))
+		print_line(c, final);
+	if (p->cfg.progress_bar && isatty(STDERR_FILENO))
+		draw_bar(c, final);
+}
+
+static void batch_done(jp_call *c, size_t items, double seconds)
+{
+	jp__run *r = &c->run;
+	learn(r, items, seconds);
+	r->done += items;
+	r->batches_done++;
+	report(c, false);
+}
+
+/* ---- SIGINT during a call ----------------------------------------------- */
+/*
+ * While any call runs, SIGINT is caught (unless the program ignores it):
+ * the handler counts it and runs the program's own handler, if it has one.
+ * The call then stops at once, resets the workers that were busy, and
+ * returns JP_EINTR; if the program had left SIGINT at its default, it is
+ * raised again once the call has cleaned up, so one Ctrl-C ends the
+ * program as it always would, leaving nothing behind. Workers ignore
+ * SIGINT (the terminal sends it to the whole group): the master decides.
+ */
+static volatile sig_atomic_t sigint_count;
+static pthread_mutex_t sigint_lock = PTHREAD_MUTEX_INITIALIZER;
+static volatile sig_atomic_t sigint_users;
+static struct sigaction sigint_old;
+/* The handler writes here, so a master waiting in another thread than the
+ * one the signal interrupted wakes up too: each waiting call reads it. */
+static int sigint_pipe[2] = { -1, -1 };
+#define SIGINT_TAG ((uint64_t)UINT32_MAX)
+
+static void make_sigint_pipe(void)
+{
+	if (pipe2(sigint_pipe, O_CLOEXEC | O_NONBLOCK) < 0)
+		sigint_pipe[0] = sigint_pipe[1] = -1;
+}
+
+static void on_sigint(int sig, siginfo_t *info, void *uctx)
+{
+	int saved = errno;
+	sigint_count++;
+	for (int i = 0; i < sigint_users && sigint_pipe[1] >= 0; i++)
+		if (write(sigint_pipe[1], "!", 1) < 0)
+			break;
+	errno = saved;
+	if (sigint_old.sa_flags & SA_SIGINFO) {
+		if (sigint_old.sa_sigaction)
+			sigint_old.sa_sigaction(sig, info, uctx);
+	} else if (sigint_old.sa_handler != SIG_DFL && sigint_old.sa_handler != SIG_IGN) {
+		sigint_old.sa_handler(sig);
+	}
+}
+
+static void catch_sigint(jp__run *r)
+{
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+	pthread_once(&once, make_sigint_pipe);
+	pthread_mutex_lock(&sigint_lock);
+	if (sigint_users++ == 0) {
+		struct sigaction sa = { .sa_sigaction = on_sigint, .sa_flags = SA_SIGINFO | SA_RESTART };
+		sigemptyset(&sa.sa_mask);
+		sigaction(SIGINT, NULL, &sigint_old);
+		if (sigint_old.sa_handler != SIG_IGN || (sigint_old.sa_flags & SA_SIGINFO))
+			sigaction(SIGINT, &sa, NULL);
+	}
+	r->sigints = (unsigned long)sigint_count;
+	pthread_mutex_unlock(&sigint_lock);
+}
+
+/* Put the program's own SIGINT disposition back; true when it was the
+ * default and this run was interrupted: the caller raises it again. */
+static bool release_sigint(jp__run *r)
+{
+	pthread_mutex_lock(&sigint_lock);
+	bool reraise = false;
+	if (--sigint_users == 0) {
+		struct sigaction now;
+		sigaction(SIGINT, NULL, &now);
+		if ((now.sa_flags & SA_SIGINFO) && now.sa_sigaction == on_sigint)
+			sigaction(SIGINT, &sigint_old, NULL);
+		reraise = r->interrupted && !(sigint_old.sa_flags & SA_SIGINFO) &&
+			  sigint_old.sa_handler == SIG_DFL;
+	}
+	pthread_mutex_unlock(&sigint_lock);
+	return reraise;
+}
+
+static bool sigint_seen(const jp__run *r)
+{
+	return (unsigned long)sigint_count != r->sigints;
+}
+
+/* Keep a read posted on the pipe while the call waits for its workers. */
+static void watch_sigint(jp_call *c)
+{
+	jp__run *r = &c->run;
+	if (r->sigint_watched || sigint_pipe[0] < 0 || !c->pool->n_workers)
+		return;
+	r->sigint_watched = jp__io_read(c->pool->io, sigint_pipe[0], &r->sigint_byte, 1,
+					SIGINT_TAG) == 0;
+}
+
+static void unwatch_sigint(jp_call *c)
+{
+	jp__run *r = &c->run;
+	if (r->sigint_watched)
+		jp__io_forget(c->pool->io, sigint_pipe[0]);
+	r->sigint_watched = false;
+}
+
+/* ---- the sequential backend: batches run here -------------------------- */
+
+static int run_inline(jp_call *c, size_t first, size_t count, size_t seq)
+{
+	jp__run *r = &c->run;
+	int err = 0;
+	if (!r->runner_set) {
+		/* the very frames a worker would get, so a task cannot tell the
+		 * difference */
+		jp__call_header ch;
+		r->runner = (jp__runner){ .slot = 0 };
+		if (!(err = jp__call_decode(r->callf.data, r->callf.len, &ch)))
+			err = jp__runner_set_call(&r->runner, r->call_id, &ch);
+		r->runner_set = true;
+		if (err)
+			return err;
+	}
 	jp__iter it;
 	uint64_t id;
 	size_t units;
-	/* the very frames a worker would get, so a task cannot tell the
-	 * difference */
-	int err = jp__call_encode_frame(c, call_id, &callf);
-	if (!err)
-		err = jp__call_decode(callf.data, callf.len, &ch);
-	if (!err)
-		err = jp__runner_set_call(&r, call_id, &ch);
-	if (!err)
-		err = jp__call_encode_batch(c, call_id, 0, 0, c->n, &batch);
-	if (!err)
-		err = jp__batch_decode(batch.data, batch.len, &id, &it);
-	if (!err)
-		err = jp__run_batch(&r, call_id, &it, &out);
+	r->batch.len = 0;
+	r->out.len = 0;
+	double t0 = jp__now();
+	if (!(err = jp__call_encode_batch(c, r->call_id, seq, first, count, &r->batch)))
+		err = jp__batch_decode(r->batch.data, r->batch.len, &id, &it);
 	if (!err) {
-		size_t len = out.len;
-		err = jp__call_ingest(c, call_id, jp__buf_take(&out), len, true,
+		/* a task that calls this pool runs that call here, inline */
+		const jp_pool *outer = jp__running_pool_set(c->pool);
+		err = jp__run_batch(&r->runner, r->call_id, &it, &r->out);
+		jp__running_pool_set(outer);
+	}
+	if (!err) {
+		size_t len = r->out.len;
+		err = jp__call_ingest(c, r->call_id, jp__buf_take(&r->out), len, true,
 				      "the calling process", &units);
 	}
-	jp__runner_free(&r);
-	jp__buf_free(&callf);
-	jp__buf_free(&batch);
-	jp__buf_free(&out);
+	if (!err)
+		batch_done(c, count, jp__now() - t0);
+	else if (!c->err)
+		jp__call_fail(c, err, first, "running task %zu: %s", first, jp_strerror(err));
 	return err;
 }
 
-/* ---- the process backend --------------------------------------------- */
-
-typedef struct run {
-	jp_call *c;
-	jp_pool *p;
-	uint64_t call_id;
-	jp__buf callf;
-	size_t inflight;
-	int rr; /* where the search for the least loaded worker starts */
-} run;
+/* ---- the process backend: the workers' pipes ---------------------------- */
 
 static uint64_t tag_of(const jp__worker *w, int slot)
 {
 	return (uint64_t)w->generation << 32 | (uint32_t)slot;
 }
 
-static void flush_writes(run *r, int slot)
+static void flush_writes(jp_pool *p, int slot)
 {
-	jp__worker *w = &r->p->workers[slot];
+	jp__worker *w = &p->workers[slot];
 	if (w->write_busy || w->queued.len == 0)
 		return;
 	jp__buf t = w->sending;
 	w->sending = w->queued;
 	w->queued = t;
 	w->queued.len = 0;
-	int rc = jp__io_write(r->p->io, w->task_fd, w->sending.data, w->sending.len, tag_of(w, slot));
+	int rc = jp__io_write(p->io, w->task_fd, w->sending.data, w->sending.len, tag_of(w, slot));
 	/* a failed send means the worker is gone: its pipe's end of file
 	 * tells the rest */
 	w->write_busy = rc == 1;
+	if (rc < 0)
+		w->send_failed = true;
 }
 
 /* Keep one read posted on every live worker's result pipe. The buffer is
  * sized to the frame being received, so a big frame lands whole in a
  * buffer of its own. */
-static int post_read(run *r, int slot)
+static int post_read(jp_pool *p, int slot)
 {
-	jp__worker *w = &r->p->workers[slot];
+	jp__worker *w = &p->workers[slot];
 	if (w->read_busy || !w->pid)
 		return 0;
 	size_t want = READ_CHUNK, need = 0;
@@ -116,7 +457,7 @@ static int post_read(run *r, int slot)
 	if (err)
 		return err;
 	size_t len = need >= BIG_FRAME ? need - w->in.len : w->in.cap - w->in.len;
-	err = jp__io_read(r->p->io, w->result_fd, w->in.data + w->in.len, len, tag_of(w, slot));
+	err = jp__io_read(p->io, w->result_fd, w->in.data + w->in.len, len, tag_of(w, slot));
 	w->read_busy = err == 0;
 	return err;
 }
@@ -145,77 +486,230 @@ static void pop_inflight(jp__worker *w)
 	w->inflight_n--;
 }
 
-/* A worker died or broke the protocol: blame the batch it was running,
- * cancel the rest of its queue, and put a new worker in its slot. */
-static void worker_lost(run *r, int slot, int err, const char *why)
+static int push_requeue(jp__run *r, jp__inflight b)
 {
-	jp__worker *w = &r->p->workers[slot];
+	if (r->nrequeue == r->requeue_cap) {
+		size_t cap = r->requeue_cap ? r->requeue_cap * 2 : 8;
+		jp__inflight *q = realloc(r->requeue, cap * sizeof *q);
+		if (!q)
+			return -ENOMEM;
+		r->requeue = q;
+		r->requeue_cap = cap;
+	}
+	r->requeue[r->nrequeue++] = b;
+	return 0;
+}
+
+/* ---- workers coming and going ----------------------------------------- */
+
+/* Start a worker in an empty slot, unless the throttle holds it back. */
+static void respawn(jp_pool *p, int slot)
+{
+	jp__worker *w = &p->workers[slot];
+	if (w->pid || jp__now() < w->respawn_after)
+		return;
+	if (jp__worker_spawn(p, slot) == 0) {
+		post_read(p, slot);
+		return;
+	}
+	/* it could not start: that counts as a quick death */
+	w->quick_deaths++;
+	double delay = THROTTLE_MIN_S * (double)(1u << (w->quick_deaths < 8 ? w->quick_deaths : 8));
+	w->respawn_after = jp__now() + (delay < THROTTLE_MAX_S ? delay : THROTTLE_MAX_S);
+	if (p->cfg.verbose)
+		fprintf(stderr, "[jobpool] worker %d could not be replaced: %s\n", slot, p->errmsg);
+}
+
+/* A worker is gone (reaped): was it a quick death? */
+static void note_death(jp__worker *w, double spawned_at, unsigned long tasks)
+{
+	double now = jp__now();
+	if (now - spawned_at < QUICK_DEATH_S && tasks == 0) {
+		if (++w->quick_deaths >= QUICK_DEATHS) {
+			unsigned k = w->quick_deaths - QUICK_DEATHS;
+			double delay = THROTTLE_MIN_S * (double)(1u << (k < 8 ? k : 8));
+			w->respawn_after = now + (delay < THROTTLE_MAX_S ? delay : THROTTLE_MAX_S);
+		}
+	} else {
+		w->quick_deaths = 0;
+	}
+}
+
+/* The batches a lost worker had: the one it was running is blamed (with
+ * retries left it runs again, elsewhere), those queued behind it are
+ * innocent and sent again when their frames were kept. */
+static void salvage(jp_call *c, jp__worker *w, int err, bool *blamed_retried)
+{
+	jp__run *r = &c->run;
+	int retries = c->pool->cfg.retries;
+	*blamed_retried = false;
+	for (size_t k = 0; k < w->inflight_n; k++) {
+		jp__inflight b = w->inflight[(w->inflight_head + k) % w->inflight_cap];
+		bool head = k == 0, again = b.frame && (!head || (err == JP_EWORKER && b.attempts < retries));
+		if (again && !c->err)
+			b.attempts += head;
+		if (again && (c->err && !c->pool->cfg.continue_on_error))
+			again = false; /* the call failed already: nothing more runs */
+		if (again && push_requeue(r, b) == 0) {
+			*blamed_retried |= head;
+			continue;
+		}
+		free(b.frame);
+		/* whatever that batch produced died with the worker */
+		for (size_t i = 0; i < b.nseq; i++) {
+			jp__slot *s = jp__call_slot(c, b.seq_first + i);
+			if (s->status == JP__PENDING)
+				s->status = head ? err : JP_ECANCELED;
+		}
+	}
+	r->inflight -= w->inflight_n;
+	w->inflight_n = 0;
+	w->items_inflight = 0;
+}
+
+/* A worker died, broke the protocol, or ran past the timeout: blame the
+ * batch it was running, save or cancel the rest of its queue, and put a
+ * new worker in its slot. `why` (when the master ends it) says what it did. */
+static void worker_lost(jp_call *c, int slot, int err, const char *why)
+{
+	jp_pool *p = c->pool;
+	jp__worker *w = &p->workers[slot];
 	int pid = (int)w->pid;
 	char how[96] = "";
 	bool blamed = w->inflight_n > 0;
 	jp__inflight head = blamed ? w->inflight[w->inflight_head] : (jp__inflight){ 0 };
-	r->inflight -= w->inflight_n;
+	double spawned_at = w->spawned_at;
+	unsigned long tasks = w->tasks_since_spawn;
+	bool retried = false, epipe = w->send_failed;
 	if (why)
 		kill(w->pid, SIGKILL);
-	jp__worker_reap(r->p, slot, how, sizeof how);
+	salvage(c, w, err, &retried);
+	jp__worker_reap(p, slot, how, sizeof how);
+	note_death(w, spawned_at, tasks);
 	if (blamed) {
 		char what[128];
 		if (head.nseq == 1)
-			jp__call_describe(r->c, head.seq_first, what, sizeof what);
+			jp__call_describe(c, head.seq_first, what, sizeof what);
 		else
 			jp__msgf(what, sizeof what, "one of tasks [%zu, %zu) (\"%s\"...)",
 				 head.seq_first, head.seq_first + head.nseq,
-				 jp__call_task_of(r->c, head.seq_first));
-		size_t first = r->c->slots[head.seq_first].begin;
-		/* whatever that batch produced died with the worker */
-		for (size_t i = 0; i < head.nseq; i++)
-			if (r->c->slots[head.seq_first + i].status == JP__PENDING)
-				r->c->slots[head.seq_first + i].status = err;
-		if (why)
-			jp__call_fail(r->c, err, first, "worker %d (pid %d) running %s %s", slot, pid, what, why);
-		else
-			jp__call_fail(r->c, err, first, "%s killed worker %d (pid %d) %s", what, slot, pid, how);
+				 jp__call_task_of(c, head.seq_first));
+		size_t first = jp__call_slot(c, head.seq_first)->begin;
+		if (retried) {
+			if (p->cfg.verbose)
+				fprintf(stderr, "[jobpool] %s killed worker %d (pid %d) %s: running it again (%d of %d)\n",
+					what, slot, pid, how, head.attempts + 1, p->cfg.retries);
+		} else if (err == JP_ETIMEOUT) {
+			jp__call_fail(c, err, first, "%s ran past the timeout of %g s in worker %d (pid %d), which was killed and replaced",
+				      what, p->cfg.timeout, slot, pid);
+		} else if (why) {
+			jp__call_fail(c, err, first, "worker %d (pid %d) running %s %s", slot, pid, what, why);
+		} else {
+			jp__call_fail(c, err, first, "%s killed worker %d (pid %d) %s%s%s", what, slot, pid,
+				      how, head.attempts ? " (after retries)" : "",
+				      epipe ? "; sending to it had failed (EPIPE)" : "");
+		}
 	}
-	if (jp__worker_spawn(r->p, slot) == 0)
-		post_read(r, slot);
-	else if (r->p->cfg.verbose)
-		fprintf(stderr, "[jobpool] worker %d could not be replaced: %s\n", slot, r->p->errmsg);
+	respawn(p, slot);
+}
+
+/* Replace an idle worker that is due for recycling. */
+static void retire(jp_call *c, int slot)
+{
+	jp_pool *p = c->pool;
+	jp__worker *w = &p->workers[slot];
+	if (p->cfg.verbose)
+		fprintf(stderr, "[jobpool] replacing worker %d (pid %d) after %lu tasks\n", slot,
+			(int)w->pid, w->tasks_since_spawn);
+	kill(w->pid, SIGKILL); /* idle: nothing of the call is lost */
+	jp__worker_reap(p, slot, NULL, 0);
+	respawn(p, slot);
+}
+
+/* Resident bytes of a process, from /proc; 0 when unknown. */
+static size_t rss_of(pid_t pid)
+{
+	char path[64], buf[128];
+	snprintf(path, sizeof path, "/proc/%d/statm", (int)pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	ssize_t n = read(fd, buf, sizeof buf - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	unsigned long size, resident;
+	if (sscanf(buf, "%lu %lu", &size, &resident) != 2)
+		return 0;
+	return (size_t)resident * (size_t)sysconf(_SC_PAGESIZE);
+}
+
+/* After a batch: whether the worker is due for replacement, by tasks run
+ * or by memory grown since its first batch (loky's rule, at most once a
+ * second). */
+static void check_recycling(jp_pool *p, jp__worker *w)
+{
+	if (p->cfg.max_tasks && w->tasks_since_spawn >= p->cfg.max_tasks)
+		w->retiring = true;
+	double now = jp__now();
+	if (p->cfg.max_rss_growth < 0 || now - w->rss_checked < RSS_CHECK_S)
+		return;
+	w->rss_checked = now;
+	size_t rss = rss_of(w->pid);
+	if (!w->rss_base)
+		w->rss_base = rss;
+	else if (rss > w->rss_base && rss - w->rss_base > (size_t)p->cfg.max_rss_growth)
+		w->retiring = true;
 }
 
 /* Take in every complete frame in the worker's buffer. */
-static void take_frames(run *r, int slot)
+static void take_frames(jp_call *c, int slot)
 {
-	jp__worker *w = &r->p->workers[slot];
+	jp__run *r = &c->run;
+	jp_pool *p = c->pool;
+	jp__worker *w = &p->workers[slot];
 	size_t pos = 0;
 	char who[64];
 	jp__msgf(who, sizeof who, "worker %d (pid %d)", slot, (int)w->pid);
 	while (w->in.len - pos >= JP__FRAME_HDR) {
 		jp__frame_header h;
 		if (jp__frame_header_parse(w->in.data + pos, &h) || h.type != JP__F_RESULT) {
-			worker_lost(r, slot, JP_EFRAME, "sent a malformed frame");
+			worker_lost(c, slot, JP_EFRAME, "sent a malformed frame");
 			return;
 		}
 		if (w->in.len - pos < h.len)
 			break;
 		if (w->inflight_n == 0) {
-			worker_lost(r, slot, JP_EFRAME, "sent a result nobody asked for");
+			worker_lost(c, slot, JP_EFRAME, "sent a result nobody asked for");
 			return;
 		}
 		bool owned = pos == 0 && h.len == w->in.len && h.len >= BIG_FRAME;
 		uint8_t *frame = owned ? jp__buf_take(&w->in) : w->in.data + pos;
 		size_t units;
-		int err = jp__call_ingest(r->c, r->call_id, frame, h.len, owned, who, &units);
+		int err = jp__call_ingest(c, r->call_id, frame, h.len, owned, who, &units);
 		if (!err && units != w->inflight[w->inflight_head].nseq)
 			err = JP_EFRAME;
 		if (err == JP_EFRAME) {
-			worker_lost(r, slot, JP_EFRAME, "sent a result that does not match its batch");
+			worker_lost(c, slot, JP_EFRAME, "sent a result that does not match its batch");
 			return;
 		}
 		if (err)
-			jp__call_fail(r->c, err, 0, "taking in a result: %s", jp_strerror(err));
+			jp__call_fail(c, err, 0, "taking in a result: %s", jp_strerror(err));
+		/* the batch started when it was sent or when the one before it
+		 * came back, whichever was later: its own run time */
+		jp__inflight done = w->inflight[w->inflight_head];
+		double t = jp__now(), start = done.sent > w->last_done ? done.sent : w->last_done;
+		w->last_done = t;
+		free(done.frame);
 		pop_inflight(w);
 		r->inflight--;
-		w->tasks_done += units;
+		w->tasks_done += done.items;
+		w->tasks_since_spawn += done.items;
+		w->items_inflight -= done.items;
+		w->quick_deaths = 0;
+		check_recycling(p, w);
+		batch_done(c, done.items, t - start);
 		if (owned)
 			return;
 		pos += h.len;
@@ -226,157 +720,581 @@ static void take_frames(run *r, int slot)
 	}
 }
 
-static void on_event(run *r, const jp__io_event *ev)
+static void on_event(jp_call *c, const jp__io_event *ev)
 {
-	int slot = (int)(uint32_t)ev->tag;
-	if (slot >= r->p->n_workers)
+	jp_pool *p = c->pool;
+	if (ev->tag == SIGINT_TAG) {
+		c->run.sigint_watched = false; /* the pump looks at the count */
 		return;
-	jp__worker *w = &r->p->workers[slot];
+	}
+	int slot = (int)(uint32_t)ev->tag;
+	if (slot >= p->n_workers)
+		return;
+	jp__worker *w = &p->workers[slot];
 	if (w->generation != (uint32_t)(ev->tag >> 32) || !w->pid)
 		return; /* about a worker already replaced */
 	if (ev->kind == JP__IO_WRITE) {
 		w->write_busy = false;
 		w->sending.len = 0;
 		if (ev->res >= 0)
-			flush_writes(r, slot);
+			flush_writes(p, slot);
+		else
+			w->send_failed = true;
 		return;
 	}
 	w->read_busy = false;
 	if (ev->res <= 0) {
-		worker_lost(r, slot, JP_EWORKER, NULL);
+		worker_lost(c, slot, JP_EWORKER, NULL);
 		return;
 	}
 	w->in.len += (size_t)ev->res;
-	take_frames(r, slot);
+	take_frames(c, slot);
 	if (w->pid)
-		post_read(r, slot);
+		post_read(p, slot);
 }
 
 /* A worker that died between calls is replaced before it is given work. */
-static void replace_dead_workers(run *r)
+static void replace_dead_workers(jp_pool *p)
 {
-	for (int i = 0; i < r->p->n_workers; i++) {
-		jp__worker *w = &r->p->workers[i];
+	for (int i = 0; i < p->n_workers; i++) {
+		jp__worker *w = &p->workers[i];
 		int status;
 		if (w->pid && waitpid(w->pid, &status, WNOHANG) == 0) {
-			post_read(r, i);
+			post_read(p, i);
 			continue;
 		}
-		if (w->pid)
-			jp__worker_reap(r->p, i, NULL, 0);
-		if (jp__worker_spawn(r->p, i) == 0)
-			post_read(r, i);
+		if (w->pid) {
+			double spawned_at = w->spawned_at;
+			unsigned long tasks = w->tasks_since_spawn;
+			jp__worker_reap(p, i, NULL, 0);
+			note_death(w, spawned_at, tasks);
+		}
+		respawn(p, i);
 	}
 }
 
-static int least_loaded(run *r)
+/* Items worker w may still be given: max_tasks_per_worker counts what it
+ * ran and what it has queued. */
+static unsigned long budget(const jp_pool *p, const jp__worker *w)
 {
-	int best = -1, n = r->p->n_workers;
+	if (!p->cfg.max_tasks)
+		return ULONG_MAX;
+	unsigned long used = w->tasks_since_spawn + w->items_inflight;
+	return used < p->cfg.max_tasks ? p->cfg.max_tasks - used : 0;
+}
+
+static int least_loaded(jp_call *c)
+{
+	jp_pool *p = c->pool;
+	int best = -1, n = p->n_workers;
 	for (int k = 0; k < n; k++) {
-		int i = (r->rr + k) % n;
-		jp__worker *w = &r->p->workers[i];
-		if (w->pid && (best < 0 || w->inflight_n < r->p->workers[best].inflight_n))
+		int i = (c->run.rr + k) % n;
+		jp__worker *w = &p->workers[i];
+		if (w->pid && !w->retiring && budget(p, w) &&
+		    (best < 0 || w->inflight_n < p->workers[best].inflight_n))
 			best = i;
 	}
-	r->rr = (r->rr + 1) % n;
+	c->run.rr = (c->run.rr + 1) % n;
 	return best;
 }
 
-static int dispatch(run *r, size_t first, size_t count, size_t seq)
+/* A worker for the next batch: the least loaded one that may take work.
+ * -1 when none is alive (the call fails) or all are busy being recycled
+ * (*wait set: their batches will come back). */
+static int pick_worker(jp_call *c, size_t first, bool *wait)
 {
-	int slot = least_loaded(r);
-	if (slot < 0) {
-		jp__call_fail(r->c, JP_EWORKER, first, "no live worker to run task %zu: %s", first,
-			      r->p->errmsg);
-		return JP_EWORKER;
+	jp_pool *p = c->pool;
+	*wait = false;
+	int slot = least_loaded(c);
+	if (slot >= 0)
+		return slot;
+	for (int i = 0; i < p->n_workers; i++)
+		if (p->workers[i].pid)
+			*wait = true;
+	if (!*wait && c->run.inflight == 0) {
+		/* every slot empty: wait out the throttle once, then give up */
+		double soonest = 0;
+		for (int i = 0; i < p->n_workers; i++)
+			if (!soonest || p->workers[i].respawn_after < soonest)
+				soonest = p->workers[i].respawn_after;
+		double t = soonest - jp__now();
+		if (t > 0 && t <= THROTTLE_MAX_S) {
+			struct timespec ts = { (time_t)t, (long)((t - (double)(time_t)t) * 1e9) };
+			nanosleep(&ts, NULL);
+		}
+		for (int i = 0; i < p->n_workers; i++)
+			respawn(p, i);
+		if ((slot = least_loaded(c)) >= 0)
+			return slot;
+		jp__call_fail(c, JP_EWORKER, first, "no live worker to run task %zu: %s", first,
+			      p->errmsg);
 	}
-	jp__worker *w = &r->p->workers[slot];
+	*wait = c->run.inflight > 0;
+	return -1;
+}
+
+/* Queue a batch frame (and the CALL frame first if the worker lacks it). */
+static int queue_frame(jp_call *c, int slot, jp__inflight *b, size_t seq, bool encode)
+{
+	jp__run *r = &c->run;
+	jp__worker *w = &c->pool->workers[slot];
 	int err = 0;
 	if (w->call_sent != r->call_id) {
 		err = jp__buf_append(&w->queued, r->callf.data, r->callf.len);
 		w->call_sent = r->call_id;
 	}
+	/* a frame starts 64-byte aligned in the buffer */
+	size_t at = jp__align_up(w->queued.len, JP__FRAME_ALIGN);
+	if (!err && encode)
+		err = jp__call_encode_batch(c, r->call_id, seq, b->first, b->items, &w->queued);
+	else if (!err)
+		err = jp__buf_append(&w->queued, b->frame, b->frame_len);
+	if (!err && encode && r->keep_frames) {
+		/* the frame may be needed again: a copy */
+		size_t len = w->queued.len - at;
+		b->frame = malloc(len);
+		if (!b->frame)
+			err = -ENOMEM;
+		else
+			memcpy(b->frame, w->queued.data + at, len);
+		b->frame_len = len;
+	}
+	b->sent = jp__now();
 	if (!err)
-		err = jp__call_encode_batch(r->c, r->call_id, seq, first, count, &w->queued);
-	jp__inflight b = r->c->is_map ? (jp__inflight){ seq, 1 } : (jp__inflight){ first, count };
-	if (!err)
-		err = push_inflight(w, b);
+		err = push_inflight(w, *b);
 	if (err) {
-		jp__call_fail(r->c, err, first, "dispatching task %zu: %s", first, jp_strerror(err));
+		if (encode)
+			free(b->frame);
+		jp__call_fail(c, err, b->first, "dispatching task %zu: %s", b->first, jp_strerror(err));
 		return err;
 	}
 	r->inflight++;
-	flush_writes(r, slot);
+	w->items_inflight += b->items;
+	flush_writes(c->pool, slot);
 	return 0;
 }
 
-static int run_process(jp_call *c, uint64_t call_id)
+/* ---- the run ----------------------------------------------------------- */
+
+/* Whether every item has been dispatched (or none will be). */
+static bool all_dispatched(const jp_call *c)
+{
+	const jp__run *r = &c->run;
+	if (r->ended || (c->err && !c->pool->cfg.continue_on_error))
+		return true;
+	return r->nrequeue == 0 && r->next >= c->n && (!c->make_item || c->made_all);
+}
+
+/* A generator named tasks the CALL frame does not have: a new frame, which
+ * each worker gets before its next batch (names are only appended, so the
+ * batches sent before keep their meaning). */
+static int resend_call(jp_call *c)
+{
+	jp__run *r = &c->run;
+	jp_pool *p = c->pool;
+	r->callf.len = 0;
+	int err = jp__call_encode_frame(c, r->call_id, &r->callf);
+	if (err) {
+		jp__call_fail(c, err, r->next, "encoding the call: %s", jp_strerror(err));
+		return err;
+	}
+	r->ntasks_sent = c->ntasks;
+	for (int i = 0; i < p->n_workers; i++)
+		p->workers[i].call_sent = 0;
+	if (r->runner_set) {
+		jp__runner_free(&r->runner);
+		r->runner_set = false;
+	}
+	return 0;
+}
+
+/* Batches lost with a worker go out again first, to whichever worker. */
+static int send_requeued(jp_call *c, bool *stalled)
+{
+	jp__run *r = &c->run;
+	*stalled = false;
+	while (r->nrequeue && r->inflight < c->pool->cfg.pre_dispatch) {
+		bool wait;
+		int slot = pick_worker(c, r->requeue[0].first, &wait);
+		if (slot < 0) {
+			*stalled = wait;
+			return wait ? 0 : JP_EWORKER;
+		}
+		jp__inflight b = r->requeue[0];
+		memmove(r->requeue, r->requeue + 1, --r->nrequeue * sizeof *r->requeue);
+		for (size_t i = 0; i < b.nseq; i++)
+			jp__call_slot(c, b.seq_first + i)->status = JP__PENDING;
+		int err = queue_frame(c, slot, &b, 0, false);
+		if (err) {
+			free(b.frame);
+			return err;
+		}
+	}
+	return 0;
+}
+
+/* Dispatch what pre_dispatch allows (the sequential backend runs one
+ * batch, or in a collected call all of them). */
+static int dispatch_more(jp_call *c)
+{
+	jp__run *r = &c->run;
+	jp_pool *p = c->pool;
+	size_t w = (size_t)workers_of(p);
+	bool stalled = false;
+	if (p->n_workers && !all_dispatched(c)) {
+		int err = send_requeued(c, &stalled);
+		if (err || stalled)
+			return err;
+	}
+	while (!all_dispatched(c) && (p->n_workers == 0 || r->inflight < p->cfg.pre_dispatch)) {
+		if (c->make_item && r->next == c->n) {
+			/* the items made before are all in frames: make the next
+			 * ones, as many as n_jobs batches */
+			jp__call_drop_made_items(c);
+			size_t ahead = (r->bs_fixed ? r->bs_fixed : r->bs) * w;
+			if (jp__call_make_items(c, c->n + (ahead ? ahead : 1)))
+				return c->err;
+			if (r->next == c->n)
+				continue; /* none made: the end */
+			if (c->ntasks != r->ntasks_sent) {
+				int err = resend_call(c);
+				if (err)
+					return err;
+			}
+		}
+		size_t count = batch_items(c, c->n - r->next, !c->make_item || c->made_all);
+		int err;
+		if (p->n_workers) {
+			bool wait;
+			int slot = pick_worker(c, r->next, &wait);
+			if (slot < 0)
+				return wait ? 0 : JP_EWORKER;
+			unsigned long room = budget(p, &p->workers[slot]);
+			if (count > room)
+				count = room;
+			jp__inflight b = { .seq_first = c->is_map ? r->seq : r->next,
+					   .nseq = c->is_map ? 1 : count, .items = count, .first = r->next };
+			err = queue_frame(c, slot, &b, r->seq, true);
+		} else {
+			err = run_inline(c, r->next, count, r->seq);
+			if (!err && sigint_seen(r))
+				err = JP_EINTR;
+		}
+		if (err)
+			return err;
+		r->next += count;
+		r->seq++;
+		if (!p->n_workers && r->mode != JP__COLLECT)
+			break; /* a stream takes each result before the next runs */
+	}
+	return 0;
+}
+
+/* SIGINT: the workers that were busy are stopped and replaced, nothing
+ * more runs, the call fails with JP_EINTR. */
+static void interrupt_call(jp_call *c)
+{
+	jp__run *r = &c->run;
+	jp_pool *p = c->pool;
+	r->interrupted = true;
+	jp__call_fail(c, JP_EINTR, r->next, "the call was interrupted by SIGINT: %zu of %zu items were done",
+		      r->done, c->n);
+	for (int i = 0; i < p->n_workers; i++) {
+		jp__worker *w = &p->workers[i];
+		if (!w->inflight_n || !w->pid)
+			continue;
+		kill(w->pid, SIGKILL);
+		bool retried;
+		salvage(c, w, JP_EINTR, &retried);
+		jp__worker_reap(p, i, NULL, 0);
+		respawn(p, i);
+	}
+	for (size_t i = 0; i < r->nrequeue; i++)
+		free(r->requeue[i].frame);
+	r->nrequeue = 0;
+	r->ended = true;
+}
+
+/* Milliseconds until the first batch on a worker passes its deadline (a
+ * map's run gets `timeout`, a builder batch of k items k times it); -1
+ * when no timeout is set or nothing is running. */
+static int ms_to_deadline(jp_call *c, double now, int *late)
 {
 	jp_pool *p = c->pool;
-	run r = { .c = c, .p = p, .call_id = call_id };
-	size_t bs = c->batch_size         ? c->batch_size
-		    : p->cfg.batch_size ? p->cfg.batch_size
-					: auto_batch_size(c->n, p->n_workers);
-	size_t next = 0, seq = 0;
-	int err = c->n ? jp__call_encode_frame(c, call_id, &r.callf) : 0;
+	*late = -1;
+	if (p->cfg.timeout <= 0)
+		return -1;
+	double soonest = -1;
+	for (int i = 0; i < p->n_workers; i++) {
+		jp__worker *w = &p->workers[i];
+		if (!w->pid || !w->inflight_n)
+			continue;
+		jp__inflight *h = &w->inflight[w->inflight_head];
+		double start = h->sent > w->last_done ? h->sent : w->last_done;
+		double deadline = start + p->cfg.timeout * (double)(c->is_map ? 1 : h->items);
+		if (deadline <= now && *late < 0)
+			*late = i;
+		if (soonest < 0 || deadline < soonest)
+			soonest = deadline;
+	}
+	if (soonest < 0)
+		return -1;
+	double ms = (soonest - now) * 1000.0;
+	return ms <= 0 ? 0 : ms > 1e9 ? 1000000000 : (int)ms + 1;
+}
+
+/* One round: dispatch, then wait for what the workers send. */
+static int pump(jp_call *c)
+{
+	jp__run *r = &c->run;
+	jp_pool *p = c->pool;
+	if (sigint_seen(r) && !r->interrupted) {
+		interrupt_call(c);
+		return JP_EINTR;
+	}
+	int err = dispatch_more(c);
+	if (err == JP_EINTR) {
+		r->interrupted = true;
+		jp__call_fail(c, JP_EINTR, r->next, "the call was interrupted by SIGINT: %zu of %zu items were done",
+			      r->done, c->n);
+		return err;
+	}
+	if (err && !r->inflight)
+		return err;
+	if (!r->inflight)
+		return 0;
+	int late, wait_ms = ms_to_deadline(c, jp__now(), &late);
+	if (late >= 0) {
+		worker_lost(c, late, JP_ETIMEOUT, "ran past the timeout");
+		return 0;
+	}
+	watch_sigint(c);
+	jp__io_event ev[64];
+	int n = jp__io_wait(p->io, ev, 64, wait_ms);
+	if (n == -EINTR)
+		n = 0;
+	if (n < 0) {
+		/* the batches in flight can no longer be followed: their workers
+		 * are replaced so no stale result reaches a later call */
+		jp__call_fail(c, n, r->next, "waiting for results: %s", jp_strerror(n));
+		for (int i = 0; i < p->n_workers; i++)
+			if (p->workers[i].inflight_n)
+				worker_lost(c, i, n, "was abandoned");
+		return n;
+	}
+	for (int i = 0; i < n; i++)
+		on_event(c, &ev[i]);
+	/* workers due for recycling go once idle */
+	for (int i = 0; i < p->n_workers; i++)
+		if (p->workers[i].pid && p->workers[i].retiring && !p->workers[i].inflight_n)
+			retire(c, i);
+	return 0;
+}
+
+static bool finished(const jp_call *c)
+{
+	return c->run.inflight == 0 && all_dispatched(c);
+}
+
+/* The thread backend plans and runs a whole call at once (threads.c); a
+ * stream then hands out what it collected, and progress is reported at
+ * the end only. A generator's items are all made first. */
+static int run_on_threads(jp_call *c)
+{
+	jp__run *r = &c->run;
+	int err = c->make_item ? jp__call_make_all_items(c) : 0;
+	if (!err)
+		err = jp__threads_run(c, r->call_id);
+	r->next = c->n;
+	r->done = c->n;
+	r->ended = true; /* nothing more to dispatch */
+	return err == c->err ? 0 : err; /* a task's failure is the call's, not the start's */
+}
+
+int jp__sched_start(jp_call *c, enum jp__delivery mode)
+{
+	jp_pool *p = c->pool;
+	jp__run *r = &c->run;
+	jp__run fresh = { .active = true, .mode = mode, .call_id = ++p->last_call_id,
+			  .bs_fixed = c->batch_size ? c->batch_size : p->cfg.batch_size, .bs = 1,
+			  .t0 = jp__now(),
+			  .keep_frames = p->cfg.retries > 0 || p->cfg.continue_on_error };
+	*r = fresh;
+	/* threads cannot be stopped: a SIGINT keeps its own meaning there */
+	r->sigint_caught = !p->threads;
+	if (r->sigint_caught)
+		catch_sigint(r);
+	int err = jp__call_encode_frame(c, r->call_id, &r->callf);
 	if (err)
 		return err;
-	if (c->n)
-		replace_dead_workers(&r);
+	r->ntasks_sent = c->ntasks;
+	if (p->n_workers)
+		replace_dead_workers(p);
+	recall_batch_size(c);
+	report(c, false);
+	return p->threads ? run_on_threads(c) : 0;
+}
 
-	jp__io_event ev[64];
-	for (;;) {
-		while (!c->err && next < c->n && r.inflight < p->cfg.pre_dispatch) {
-			size_t count = c->n - next < bs ? c->n - next : bs;
-			if (dispatch(&r, next, count, seq))
-				break;
-			next += count;
-			seq++;
-		}
-		if (r.inflight == 0)
-			break;
-		int n = jp__io_wait(p->io, ev, 64, -1);
-		if (n < 0) {
-			/* the batches in flight can no longer be followed: their
-			 * workers are replaced so no stale result reaches a later
-			 * call */
-			jp__call_fail(c, n, next, "waiting for results: %s", jp_strerror(n));
-			for (int i = 0; i < p->n_workers; i++)
-				if (p->workers[i].inflight_n)
-					worker_lost(&r, i, n, "was abandoned");
-			break;
-		}
-		for (int i = 0; i < n; i++)
-			on_event(&r, &ev[i]);
+int jp__sched_ready(jp_call *c, size_t seq)
+{
+	jp__run *r = &c->run;
+	if (r->nready == r->ready_cap) {
+		size_t cap = r->ready_cap ? r->ready_cap * 2 : 64;
+		size_t *q = malloc(cap * sizeof *q);
+		if (!q)
+			return -ENOMEM;
+		for (size_t i = 0; i < r->nready; i++)
+			q[i] = r->ready[(r->ready_head + i) % r->ready_cap];
+		free(r->ready);
+		r->ready = q;
+		r->ready_cap = cap;
+		r->ready_head = 0;
 	}
-	jp__buf_free(&r.callf);
-	return c->err;
+	r->ready[(r->ready_head + r->nready++) % r->ready_cap] = seq;
+	return 0;
+}
+
+/* The next slot to hand out, or NULL; *failed when the stream must end
+ * with the call's failure instead. */
+static jp__slot *deliverable(jp_call *c, bool *failed)
+{
+	jp__run *r = &c->run;
+	*failed = false;
+	if (r->mode == JP__UNORDERED) {
+		if (r->nready) {
+			jp__slot *s = jp__call_slot(c, r->ready[r->ready_head]);
+			r->ready_head = (r->ready_head + 1) % r->ready_cap;
+			r->nready--;
+			if (!s->status)
+				return s;
+			*failed = true;
+			return NULL;
+		}
+	} else if (r->deliver < c->nslots) {
+		jp__slot *s = jp__call_slot(c, r->deliver);
+		if (s->status != JP__PENDING) {
+			if (s->status) {
+				*failed = true;
+				return NULL;
+			}
+			r->deliver++;
+			return s;
+		}
+	}
+	/* a failure: once nothing is in flight, what is not ready never will be */
+	*failed = c->err && r->inflight == 0;
+	return NULL;
+}
+
+/* Unordered streams hand slots out in any order: the window slides past
+ * the longest prefix handed out. */
+static void slide_window(jp_call *c)
+{
+	jp__run *r = &c->run;
+	if (r->mode == JP__UNORDERED)
+		while (r->deliver < c->nslots && jp__call_slot(c, r->deliver)->delivered)
+			r->deliver++;
+	jp__call_compact_slots(c, r->deliver);
+}
+
+int jp__sched_next(jp_call *c, jp__slot **out)
+{
+	jp__run *r = &c->run;
+	if (r->held) {
+		jp__call_release_slot(c, r->held);
+		r->held = NULL;
+		slide_window(c);
+	}
+	for (;;) {
+		bool failed;
+		jp__slot *s = deliverable(c, &failed);
+		if (s) {
+			r->held = s;
+			*out = s;
+			return 1;
+		}
+		if (failed)
+			return c->err ? c->err : JP_ECANCELED;
+		if (finished(c))
+			return c->err;
+		int err = pump(c);
+		if (err)
+			return err;
+	}
+}
+
+void jp__sched_stop(jp_call *c)
+{
+	jp__run *r = &c->run;
+	jp_pool *p = c->pool;
+	if (!r->active)
+		return;
+	/* nothing more goes out; what is on the workers is awaited, so no
+	 * stale result reaches the next call */
+	r->ended = true;
+	while (r->inflight && pump(c) == 0)
+		;
+	if (r->mode != JP__COLLECT) {
+		for (size_t seq = c->slot_base; seq < c->nslots; seq++) {
+			jp__slot *s = jp__call_slot(c, seq);
+			if (s->block)
+				jp__call_release_slot(c, s);
+		}
+		r->held = NULL;
+	}
+	report(c, true);
+	if (!c->err)
+		remember_batch_size(c);
+	unwatch_sigint(c);
+	for (size_t i = 0; i < r->nrequeue; i++)
+		free(r->requeue[i].frame);
+	free(r->requeue);
+	r->requeue = NULL;
+	r->nrequeue = r->requeue_cap = 0;
+	if (r->runner_set)
+		jp__runner_free(&r->runner);
+	jp__buf_free(&r->batch);
+	jp__buf_free(&r->out);
+	jp__buf_free(&r->callf);
+	free(r->ready);
+	r->ready = NULL;
+	r->nready = r->ready_cap = 0;
+	r->active = false;
+	(void)p;
+	if (r->sigint_caught && release_sigint(r)) {
+		/* SIGINT was at its default: now that the pool is clean, it ends
+		 * the program as the Ctrl-C meant to */
+		fflush(NULL);
+		raise(SIGINT);
+	}
+}
+
+int jp__sched_run(jp_call *c)
+{
+	jp_pool *p = c->pool;
+	double t0 = p->cfg.verbose > 1 ? jp__now() : 0;
+	int err = jp__sched_start(c, JP__COLLECT);
+	while (!err && !finished(c))
+		err = pump(c);
+	uint64_t call_id = c->run.call_id;
+	jp__sched_stop(c);
+	if (!err)
+		err = c->err;
+	if (p->cfg.verbose > 1)
+		fprintf(stderr, "[jobpool] call %llu: %zu task%s in %.6f s%s\n",
+			(unsigned long long)call_id, c->n, c->n == 1 ? "" : "s", jp__now() - t0,
+			err ? " (failed)" : "");
+	return err;
 }
 
 void jp__sched_release(jp_pool *p, const uint64_t *ids, uint32_t n)
 {
 	/* Small frames on idle sockets: they go out at once. A send that
 	 * must wait completes during the next call's wait. */
-	run r = { .p = p };
 	for (int i = 0; i < p->n_workers; i++) {
 		jp__worker *w = &p->workers[i];
 		if (w->pid && !jp__release_encode(&w->queued, ids, n))
-			flush_writes(&r, i);
+			flush_writes(p, i);
 	}
 	jp__io_flush(p->io); /* no wait follows: io_uring would hold them */
-}
-
-int jp__sched_run(jp_call *c)
-{
-	jp_pool *p = c->pool;
-	uint64_t call_id = ++p->last_call_id;
-	double t0 = p->cfg.verbose > 1 ? jp__now() : 0;
-	int err = p->threads     ? jp__threads_run(c, call_id)
-		  : p->n_workers ? run_process(c, call_id)
-				 : run_sequential(c, call_id);
-	if (p->cfg.verbose > 1)
-		fprintf(stderr, "[jobpool] call %llu: %zu task%s in %.6f s%s\n",
-			(unsigned long long)call_id, c->n, c->n == 1 ? "" : "s", jp__now() - t0,
-			err ? " (failed)" : "");
-	return err;
 }

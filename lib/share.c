@@ -567,7 +567,9 @@ static int map_here(jp_backing *b)
 	int fd = open(b->path, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0)
 		return -errno;
-	void *base = mmap(NULL, b->len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	void *base = jp__fault(JP__FAULT_MMAP)
+			     ? (errno = ENOMEM, MAP_FAILED)
+			     : mmap(NULL, b->len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	int err = base == MAP_FAILED ? -errno : 0;
 	close(fd);
 	if (!err)

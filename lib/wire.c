@@ -336,12 +336,13 @@ uint64_t jp__release_id(const uint8_t *ids, uint32_t i)
 /* ---- CALL ------------------------------------------------------------ */
 
 int jp__call_encode(jp__buf *b, uint64_t call_id, char *const *names,
-		    uint32_t ntasks, const jp__buf *args, uint32_t nargs)
+		    uint32_t ntasks, const jp__buf *args, uint32_t nargs, uint32_t flags)
 {
 	size_t start;
 	int err;
 	if ((err = jp__frame_begin(b, JP__F_CALL, &start)) || (err = append64(b, call_id)) ||
-	    (err = append32(b, ntasks)) || (err = append32(b, nargs)))
+	    (err = append32(b, ntasks)) || (err = append32(b, nargs)) ||
+	    (err = append32(b, flags)) || (err = append32(b, 0)))
 		return err;
 	for (uint32_t i = 0; i < ntasks; i++) {
 		size_t n = strlen(names[i]);
@@ -364,6 +365,10 @@ int jp__call_decode(const uint8_t *frame, size_t len, jp__call_header *ch)
 	ch->call_id = take64(&c);
 	ch->ntasks = take32(&c);
 	ch->nargs = take32(&c);
+	ch->flags = take32(&c);
+	(void)take32(&c); /* reserved */
+	if (ch->flags & ~JP__CALL_CONTINUE)
+		return JP_EFRAME;
 	size_t names = c.pos;
 	for (uint32_t i = 0; i < ch->ntasks && !c.bad; i++) {
 		uint32_t n = take32(&c);

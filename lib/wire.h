@@ -77,10 +77,14 @@ int jp__hello_decode(const uint8_t *frame, size_t len, int32_t *pid,
 
 /* ---- CALL ------------------------------------------------------------- */
 
+/* jp__call_header.flags */
+#define JP__CALL_CONTINUE 0x1u /* a failed unit does not cancel the rest of its batch */
+
 typedef struct jp__call_header {
 	uint64_t call_id;
 	uint32_t ntasks;
 	uint32_t nargs;
+	uint32_t flags;       /* JP__CALL_* */
 	const uint8_t *names; /* ntasks records: u32 length, bytes, padding */
 	size_t names_len;
 	const uint8_t *args;
@@ -88,7 +92,7 @@ typedef struct jp__call_header {
 } jp__call_header;
 
 int jp__call_encode(jp__buf *b, uint64_t call_id, char *const *names,
-		    uint32_t ntasks, const jp__buf *args, uint32_t nargs);
+		    uint32_t ntasks, const jp__buf *args, uint32_t nargs, uint32_t flags);
 int jp__call_decode(const uint8_t *frame, size_t len, jp__call_header *ch);
 /* The names one after another: call with *pos = 0, ntasks times. */
 int jp__call_next_name(const jp__call_header *ch, size_t *pos,

@@ -32,7 +32,8 @@ int jp__runner_set_call(jp__runner *r, uint64_t call_id, const jp__call_header *
 	 * Names are resolved once per call, not once per unit. */
 	size_t nt = ch->ntasks ? ch->ntasks : 1;
 	jp__runner next = { .slot = r->slot, .call_id = call_id, .ntasks = ch->ntasks,
-			    .nshared = ch->nargs, .args_cap = (size_t)ch->nargs + 8 };
+			    .nshared = ch->nargs, .args_cap = (size_t)ch->nargs + 8,
+			    .go_on = ch->flags & JP__CALL_CONTINUE };
 	next.tasks = calloc(nt, sizeof *next.tasks);
 	next.task_names = calloc(nt, sizeof *next.task_names);
 	next.args = malloc(next.args_cap * sizeof *next.args);
@@ -234,7 +235,7 @@ int jp__run_batch(jp__runner *r, uint64_t call_id, jp__iter *it, jp__buf *out)
 		}
 		int st = jp__run_unit(r, &u, out, frame, &t);
 		if (st == JP_ETASK || st == JP_ENOTASK)
-			failed = true;
+			failed = !r->go_on;
 		else
 			err = st;
 	}
@@ -403,7 +404,11 @@ static void export_thread_counts(int threads)
 		}
 	}
 	env[n] = NULL;
-	environ = env;
+	/* kept here too: a later setenv(3) in a task copies environ away, and
+	 * this block must not become a leak */
+	static char **volatile exported;
+	exported = env;
+	environ = exported;
 }
 
 void jp__worker_main(int slot, int task_fd, int result_fd, pid_t master, const char *initializer,

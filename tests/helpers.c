@@ -138,6 +138,13 @@ int jpt_run(Suite *s)
 	int left = entries_in(folder);
 	if (kids > 0) {
 		fprintf(stderr, "FAIL: %d process(es) left behind by the suite\n", kids);
+		if (getenv("JPT_DEBUG")) {
+			/* which ones, and whether they are zombies */
+			char cmd[80];
+			snprintf(cmd, sizeof cmd, "ps -o pid,ppid,stat,etimes,cmd --ppid %d", (int)getpid());
+			if (system(cmd) != 0)
+				fprintf(stderr, "(ps failed)\n");
+		}
 		failed++;
 		for (int i = 0; i < kids && i < 16; i++) {
 			kill(pids[i], SIGKILL);

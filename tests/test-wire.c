@@ -20,7 +20,7 @@ static void build_call(jp__buf *b, jp__buf *args)
 	ck_assert_int_eq(jp__args_put_f64(args, 2.5), 0);
 	ck_assert_int_eq(jp__args_put_bytes(args, "hello", 5), 0);
 	ck_assert_int_eq(jp__args_put_array(args, &a), 0);
-	ck_assert_int_eq(jp__call_encode(b, 7, names, 2, args, 4), 0);
+	ck_assert_int_eq(jp__call_encode(b, 7, names, 2, args, 4, JP__CALL_CONTINUE), 0);
 }
 
 START_TEST(call_round_trip)
@@ -32,6 +32,7 @@ START_TEST(call_round_trip)
 	ck_assert_int_eq(jp__call_decode(b.data, b.len, &ch), 0);
 	ck_assert_uint_eq(ch.call_id, 7);
 	ck_assert_uint_eq(ch.ntasks, 2);
+	ck_assert_uint_eq(ch.flags, JP__CALL_CONTINUE);
 	size_t pos = 0, len;
 	const char *name;
 	ck_assert_int_eq(jp__call_next_name(&ch, &pos, &name, &len), 0);

@@ -20,9 +20,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <dirent.h>
+#include <signal.h>
+
 #include <jobpool.h>
 
 #include "kernels/gemm.h"
+#include "pool.h" /* chaos reads the call's slots and the janitor's pid */
 
 /* f(k) = 2k over the task's range: the cheapest task there is, so what is
  * measured is the pool. */
@@ -48,6 +52,8 @@ struct config {
 	bool n_given;     /* --n was given: workloads pick their own default */
 	const char *wait; /* wait_policy; NULL: the library's default */
 	double spin;      /* spin_s; 0: the library's default */
+	long kill_every_ms; /* chaos */
+	int retries;        /* chaos */
 };
 
 /* The options every workload's pool shares. */
@@ -870,6 +876,193 @@ static int run_poly(const struct config *cfg)
 	return ok ? 0 : 1;
 }
 
+/* ---- chaos: workers SIGKILLed at random while a call runs ------------ */
+
+/* f(k) = k*k + 1 for the range, after about 0.1 ms of work per item. */
+static int chaos_item(jp_task *t)
+{
+	size_t b = jp_task_begin(t), e = jp_task_end(t);
+	int64_t *out = jp_task_result_alloc(t, (e - b) * sizeof *out);
+	if (!out)
+		return jp_task_fail(t, "out of memory");
+	for (size_t k = b; k < e; k++) {
+		double t0 = now();
+		while (now() - t0 < 1e-4)
+			;
+		out[k - b] = (int64_t)(k * k) + 1;
+	}
+	return 0;
+}
+JP_TASK(chaos_item);
+
+/* The killer: every `every_ms`, SIGKILL one child of `master` (a worker:
+ * neither the janitor nor itself) at random; at SIGTERM, its kill count
+ * goes down `report`. */
+static volatile sig_atomic_t killer_stop;
+static void on_term(int sig)
+{
+	(void)sig;
+	killer_stop = 1;
+}
+
+static void killer(pid_t master, pid_t janitor, long every_ms, int report)
+{
+	signal(SIGTERM, on_term);
+	unsigned seed = (unsigned)getpid();
+	long kills = 0;
+	char path[64];
+	snprintf(path, sizeof path, "/proc/%d/task/%d/children", (int)master, (int)master);
+	while (!killer_stop) {
+		struct timespec ts = { every_ms / 1000, (every_ms % 1000) * 1000000 };
+		nanosleep(&ts, NULL);
+		FILE *f = fopen(path, "r");
+		if (!f)
+			break;
+		pid_t pids[256];
+		int n = 0, pid;
+		while (n < 256 && fscanf(f, "%d", &pid) == 1)
+			if (pid != janitor && pid != getpid())
+				pids[n++] = pid;
+		fclose(f);
+		if (n && kill(pids[rand_r(&seed) % n], SIGKILL) == 0)
+			kills++;
+	}
+	if (write(report, &kills, sizeof kills) != sizeof kills)
+		_exit(1);
+	_exit(0);
+}
+
+static int zombies_of(pid_t parent)
+{
+	int z = 0;
+	DIR *d = opendir("/proc");
+	struct dirent *e;
+	while (d && (e = readdir(d))) {
+		char path[300], state;
+		int pid, ppid;
+		snprintf(path, sizeof path, "/proc/%s/stat", e->d_name);
+		FILE *f = fopen(path, "r");
+		if (!f)
+			continue;
+		/* the command may hold blanks and parentheses: read past the last ')' */
+		char buf[512];
+		size_t n = fread(buf, 1, sizeof buf - 1, f);
+		fclose(f);
+		buf[n] = '\0';
+		char *rp = strrchr(buf, ')');
+		if (rp && sscanf(buf, "%d", &pid) == 1 && sscanf(rp + 1, " %c %d", &state, &ppid) == 2 &&
+		    ppid == parent && state == 'Z')
+			z++;
+	}
+	if (d)
+		closedir(d);
+	return z;
+}
+
+static int files_in(const char *dir)
+{
+	int n = 0;
+	DIR *d = dir ? opendir(dir) : NULL;
+	struct dirent *e;
+	while (d && (e = readdir(d)))
+		n += e->d_name[0] != '.';
+	if (d)
+		closedir(d);
+	return n;
+}
+
+static int run_chaos(const struct config *cfg)
+{
+	jp_options opt = bench_options(cfg);
+	opt.retries = cfg->retries;
+	opt.on_error = "continue"; /* every task runs: each is correct or reported */
+	opt.max_nbytes = "1K";     /* and a shared array goes through the folder */
+	jp_pool *pool;
+	if (jp_pool_open(&pool, &opt)) {
+		fprintf(stderr, "jobpool-bench: cannot open the pool: %s\n", jp_pool_errmsg(NULL));
+		return 1;
+	}
+	int n_jobs = jp_pool_n_jobs(pool);
+	unsigned long spawned0 = jp_pool_spawn_count(pool);
+	size_t n = cfg->n;
+	/* an array argument above max_nbytes, so that shared files are in play */
+	jp_array bytes = { .dtype = JP_FLOAT64, .ndim = 1, .shape = { 4096 } };
+	bytes.data = calloc(4096, sizeof(double));
+	int pipefd[2];
+	if (!bytes.data || pipe(pipefd)) {
+		fprintf(stderr, "jobpool-bench: out of resources\n");
+		return 1;
+	}
+	pid_t master = getpid(), janitor = pool->share.janitor;
+	pid_t k = fork();
+	if (k == 0) {
+		close(pipefd[0]);
+		killer(master, janitor, cfg->kill_every_ms, pipefd[1]);
+	}
+	close(pipefd[1]);
+	jp_call *c;
+	double t0 = now();
+	int rc = jp_map_new(&c, pool, "chaos_item", n);
+	if (!rc)
+		rc = jp_call_arg_array(c, &bytes);
+	if (!rc || rc == JP_EWORKER)
+		rc = jp_call_run(c);
+	double took = now() - t0;
+	kill(k, SIGTERM);
+	long kills = 0;
+	if (read(pipefd[0], &kills, sizeof kills) != sizeof kills)
+		kills = -1;
+	close(pipefd[0]);
+	waitpid(k, NULL, 0);
+	/* every item: correct, or reported */
+	size_t ok = 0, wrong = 0, failed = 0, cancelled = 0, other = 0;
+	for (size_t s = 0; s < c->nslots; s++) {
+		const jp__slot *sl = &c->slots[s];
+		size_t items = sl->end - sl->begin;
+		if (sl->status == 0) {
+			const int64_t *v = (const int64_t *)sl->data;
+			for (size_t i = 0; i < items; i++) {
+				size_t kk = sl->begin + i;
+				if (sl->len == items * sizeof *v && v[i] == (int64_t)(kk * kk) + 1)
+					ok++;
+				else
+					wrong++;
+			}
+		} else if (sl->status == JP_EWORKER) {
+			failed += items;
+		} else if (sl->status == JP_ECANCELED) {
+			cancelled += items;
+		} else {
+			other += items;
+		}
+	}
+	size_t accounted = ok + wrong + failed + cancelled + other;
+	jp_call_free(c);
+	/* the pool is usable afterwards */
+	jp_call *after;
+	bool usable = jp_map_new(&after, pool, "bench_double", 1000) == 0 && jp_call_run(after) == 0;
+	jp_call_free(after);
+	unsigned long respawns = jp_pool_spawn_count(pool) - spawned0;
+	char folder[4096] = "";
+	if (jp_pool_temp_folder(pool))
+		snprintf(folder, sizeof folder, "%s", jp_pool_temp_folder(pool));
+	jp_pool_close(pool);
+	int leaked = folder[0] ? files_in(folder) + (access(folder, F_OK) == 0) : 0;
+	int zombies = zombies_of(getpid());
+	free(bytes.data);
+	bool good = wrong == 0 && accounted == n && leaked == 0 && zombies == 0 && usable &&
+		    (rc == 0 || rc == JP_EWORKER);
+	printf("{\"workload\": \"chaos\", \"backend\": \"%s\", \"n_jobs\": %d, \"n\": %zu, "
+	       "\"ok\": %s, \"seconds\": %.3f, \"kill_every_ms\": %ld, \"retries\": %d, "
+	       "\"tasks_ok\": %zu, \"tasks_failed\": %zu, \"tasks_cancelled\": %zu, "
+	       "\"results_wrong\": %zu, \"workers_killed\": %ld, \"respawns\": %lu, "
+	       "\"leaked_files\": %d, \"zombies\": %d, \"pool_usable\": %s, \"call_status\": \"%s\"}\n",
+	       cfg->backend, n_jobs, n, good ? "true" : "false", took, cfg->kill_every_ms,
+	       cfg->retries, ok, failed, cancelled + other, wrong, kills, respawns, leaked, zombies,
+	       usable ? "true" : "false", rc ? jp_strerror(rc) : "ok");
+	return good ? 0 : 1;
+}
+
 static const struct workload {
 	const char *name;
 	const char *what;
@@ -880,6 +1073,7 @@ static const struct workload {
 	{ "matmul", "C = A·B, N x N of --dtype (default 1000, float64), beside one core, OpenMP and the BLAS", run_matmul },
 	{ "dot", "the dot product of two float64 vectors of N (default 1000), shared, beside one core", run_dot },
 	{ "poly", "the seed's polynomial grid, 10^4 coefficient tuples x 50 points, beside one core", run_poly },
+	{ "chaos", "N tasks of 0.1 ms with --retries while a worker is SIGKILLed every --kill-every-ms", run_chaos },
 };
 
 static void usage(FILE *f)
@@ -894,7 +1088,9 @@ static void usage(FILE *f)
 		   "  --dtype T     int32, int64, float32 or float64, for matmul (default float64)\n"
 		   "  --engine E    the master's I/O engine: uring or poll (sets JOBPOOL_IO)\n"
 		   "  --wait W      the pool's wait_policy: active or passive (default: the library's)\n"
-		   "  --spin S      the pool's spin_s, seconds (default: the library's)\n\n"
+		   "  --spin S      the pool's spin_s, seconds (default: the library's)\n"
+		   "  --kill-every-ms MS  chaos: a worker is killed this often (default 50)\n"
+		   "  --retries R   chaos: reruns of a batch whose worker died (default 3)\n\n"
 		   "workloads:\n");
 	for (size_t i = 0; i < sizeof workloads / sizeof workloads[0]; i++)
 		fprintf(f, "  %-12s %s\n", workloads[i].name, workloads[i].what);
@@ -915,7 +1111,8 @@ static bool parse_long(const char *s, long lo, long hi, long *out)
 int main(int argc, char **argv)
 {
 	struct config cfg = { .jobs = 2, .n = 10000, .repeat = 5, .backend = "process",
-			      .size = 1ull << 30, .dtype = JP_FLOAT64 };
+			      .size = 1ull << 30, .dtype = JP_FLOAT64, .kill_every_ms = 50,
+			      .retries = 3 };
 	static const struct option longopts[] = {
 		{ "jobs", required_argument, NULL, 'j' },
 		{ "n", required_argument, NULL, 'n' },
@@ -926,6 +1123,8 @@ int main(int argc, char **argv)
 		{ "engine", required_argument, NULL, 'E' },
 		{ "wait", required_argument, NULL, 'W' },
 		{ "spin", required_argument, NULL, 'S' },
+		{ "kill-every-ms", required_argument, NULL, 'K' },
+		{ "retries", required_argument, NULL, 'R' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -1010,6 +1209,20 @@ int main(int argc, char **argv)
 				return 2;
 			}
 			cfg.size = (size_t)v;
+			break;
+		case 'K':
+			if (!parse_long(optarg, 1, 3600000, &v)) {
+				fprintf(stderr, "jobpool-bench: --kill-every-ms \"%s\": expected milliseconds >= 1\n", optarg);
+				return 2;
+			}
+			cfg.kill_every_ms = v;
+			break;
+		case 'R':
+			if (!parse_long(optarg, 0, 1000, &v)) {
+				fprintf(stderr, "jobpool-bench: --retries \"%s\": expected a count >= 0\n", optarg);
+				return 2;
+			}
+			cfg.retries = (int)v;
 			break;
 		case 'h':
 			usage(stdout);
