@@ -58,7 +58,7 @@ JP_API const char *jp_strerror(int err);
  * Pool options. Start from JP_OPTIONS_INIT and change what you need; the
  * string-valued options are parsed once, by jp_pool_open, which rejects a
  * bad value with JP_EOPTION and a message that quotes it. See
- * jp_options(3) for every field and which ones later releases put in force.
+ * jp_options(3) for every field.
  */
 typedef struct jp_options {
 	int n_jobs;               /* workers: N > 0, -1 all CPUs, -2 all but one... */
