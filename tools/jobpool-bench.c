@@ -52,6 +52,7 @@ struct config {
 	bool n_given;     /* --n was given: workloads pick their own default */
 	const char *wait; /* wait_policy; NULL: the library's default */
 	double spin;      /* spin_s; 0: the library's default */
+	const char *batch_size; /* the pool's batch_size; NULL: its default */
 	long kill_every_ms; /* chaos */
 	int retries;        /* chaos */
 };
@@ -65,6 +66,8 @@ static jp_options bench_options(const struct config *cfg)
 	if (cfg->wait)
 		opt.wait_policy = cfg->wait;
 	opt.spin_s = cfg->spin;
+	if (cfg->batch_size)
+		opt.batch_size = cfg->batch_size;
 	return opt;
 }
 
@@ -247,6 +250,7 @@ static int run_overhead(const struct config *cfg)
 	if (ok) {
 		double med = print_head("overhead", cfg->backend, n_jobs, cfg->n, t, cfg->repeat);
 		print_wait(cfg, pool);
+		printf(", \"batch_size\": \"%s\"", cfg->batch_size ? cfg->batch_size : "auto");
 		printf(", \"per_task_us\": %.6f, \"pipe_rtt_s\": %.9f",
 		       med / (double)(cfg->n ? cfg->n : 1) * 1e6, rtt);
 		if (omp >= 0)
@@ -1089,6 +1093,7 @@ static void usage(FILE *f)
 		   "  --engine E    the master's I/O engine: uring or poll (sets JOBPOOL_IO)\n"
 		   "  --wait W      the pool's wait_policy: active or passive (default: the library's)\n"
 		   "  --spin S      the pool's spin_s, seconds (default: the library's)\n"
+		   "  --batch-size B  the pool's batch_size: auto or a count (default auto)\n"
 		   "  --kill-every-ms MS  chaos: a worker is killed this often (default 50)\n"
 		   "  --retries R   chaos: reruns of a batch whose worker died (default 3)\n\n"
 		   "workloads:\n");
@@ -1123,6 +1128,7 @@ int main(int argc, char **argv)
 		{ "engine", required_argument, NULL, 'E' },
 		{ "wait", required_argument, NULL, 'W' },
 		{ "spin", required_argument, NULL, 'S' },
+		{ "batch-size", required_argument, NULL, 'B' },
 		{ "kill-every-ms", required_argument, NULL, 'K' },
 		{ "retries", required_argument, NULL, 'R' },
 		{ "help", no_argument, NULL, 'h' },
@@ -1209,6 +1215,9 @@ int main(int argc, char **argv)
 				return 2;
 			}
 			cfg.size = (size_t)v;
+			break;
+		case 'B':
+			cfg.batch_size = optarg; /* the pool checks it, and says why not */
 			break;
 		case 'K':
 			if (!parse_long(optarg, 1, 3600000, &v)) {
