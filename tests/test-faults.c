@@ -411,7 +411,7 @@ START_TEST(sigint_interrupts_the_call)
 	double took = jp__now() - t0;
 	pthread_join(th, NULL);
 	ck_assert_int_eq(rc, JP_EINTR);
-	ck_assert_msg(took < 1.5, "interrupted after %.2f s", took);
+	ck_assert_msg(took < 3.0, "interrupted after %.2f s", took);
 	ck_assert_int_eq(handled, 1); /* the program's own handler ran, once */
 	const char *msg;
 	jp_call_error(c, NULL, &msg);
@@ -449,7 +449,7 @@ START_TEST(sigint_at_default_ends_the_program_cleanly)
 	double t0 = jp__now();
 	ck_assert_int_eq(waitpid(child, &status, 0), child);
 	ck_assert_msg(WIFSIGNALED(status) && WTERMSIG(status) == SIGINT, "status %#x", status);
-	ck_assert_msg(jp__now() - t0 < 1.5, "took %.2f s", jp__now() - t0);
+	ck_assert_msg(jp__now() - t0 < 3.0, "took %.2f s", jp__now() - t0);
 	/* its workers and janitor come to this subreaper and leave */
 	double deadline = jp__now() + 2.0;
 	pid_t pids[16];
