@@ -462,20 +462,29 @@ static int post_read(jp_pool *p, int slot)
 	return err;
 }
 
+/* A full ring (first-in first-out, `n` items from `head`) twice as large,
+ * its items moved to the front; `first` items when it had none. */
+static int ring_grow(void **items, size_t *head, size_t n, size_t *cap, size_t esize, size_t first)
+{
+	size_t ncap = *cap ? *cap * 2 : first;
+	uint8_t *q = malloc(ncap * esize);
+	if (!q)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++)
+		memcpy(q + i * esize, (uint8_t *)*items + ((*head + i) % *cap) * esize, esize);
+	free(*items);
+	*items = q;
+	*cap = ncap;
+	*head = 0;
+	return 0;
+}
+
 static int push_inflight(jp__worker *w, jp__inflight b)
 {
-	if (w->inflight_n == w->inflight_cap) {
-		size_t cap = w->inflight_cap ? w->inflight_cap * 2 : 8;
-		jp__inflight *q = malloc(cap * sizeof *q);
-		if (!q)
-			return -ENOMEM;
-		for (size_t i = 0; i < w->inflight_n; i++)
-			q[i] = w->inflight[(w->inflight_head + i) % w->inflight_cap];
-		free(w->inflight);
-		w->inflight = q;
-		w->inflight_cap = cap;
-		w->inflight_head = 0;
-	}
+	if (w->inflight_n == w->inflight_cap &&
+	    ring_grow((void **)&w->inflight, &w->inflight_head, w->inflight_n, &w->inflight_cap,
+		      sizeof *w->inflight, 8))
+		return -ENOMEM;
 	w->inflight[(w->inflight_head + w->inflight_n++) % w->inflight_cap] = b;
 	return 0;
 }
@@ -1138,18 +1147,9 @@ int jp__sched_start(jp_call *c, enum jp__delivery mode)
 int jp__sched_ready(jp_call *c, size_t seq)
 {
 	jp__run *r = &c->run;
-	if (r->nready == r->ready_cap) {
-		size_t cap = r->ready_cap ? r->ready_cap * 2 : 64;
-		size_t *q = malloc(cap * sizeof *q);
-		if (!q)
-			return -ENOMEM;
-		for (size_t i = 0; i < r->nready; i++)
-			q[i] = r->ready[(r->ready_head + i) % r->ready_cap];
-		free(r->ready);
-		r->ready = q;
-		r->ready_cap = cap;
-		r->ready_head = 0;
-	}
+	if (r->nready == r->ready_cap &&
+	    ring_grow((void **)&r->ready, &r->ready_head, r->nready, &r->ready_cap, sizeof *r->ready, 64))
+		return -ENOMEM;
 	r->ready[(r->ready_head + r->nready++) % r->ready_cap] = seq;
 	return 0;
 }

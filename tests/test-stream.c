@@ -377,6 +377,30 @@ START_TEST(progress_is_reported_for_every_backend)
 }
 END_TEST
 
+/* Run a 2-job pool with `opt` (verbose, progress_bar...) over n items of
+ * slow_items with stderr sent to fd. */
+static void run_with_stderr_on(int fd, jp_options opt, size_t n)
+{
+	fflush(stderr);
+	int saved = dup(STDERR_FILENO);
+	dup2(fd, STDERR_FILENO);
+	opt.n_jobs = 2;
+	jp_pool *pool = NULL;
+	int rc = jp_pool_open(&pool, &opt);
+	jp_call *c = NULL;
+	if (!rc)
+		rc = jp_map_new(&c, pool, "slow_items", n);
+	if (!rc)
+		rc = jp_call_run(c);
+	jp_call_free(c);
+	if (pool)
+		jp_pool_close(pool);
+	fflush(stderr);
+	dup2(saved, STDERR_FILENO);
+	close(saved);
+	ck_assert_int_eq(rc, 0);
+}
+
 /* verbose lines, joblib's format, on stderr */
 START_TEST(verbose_prints_joblib_lines)
 {
@@ -384,22 +408,9 @@ START_TEST(verbose_prints_joblib_lines)
 	int fd = mkstemp(path);
 	ck_assert_int_ge(fd, 0);
 	unlink(path);
-	fflush(stderr);
-	int saved = dup(STDERR_FILENO);
-	dup2(fd, STDERR_FILENO);
 	jp_options opt = JP_OPTIONS_INIT;
-	opt.n_jobs = 2;
 	opt.verbose = 5;
-	jp_pool *pool;
-	ck_assert_int_eq(jp_pool_open(&pool, &opt), 0);
-	jp_call *c;
-	ck_assert_int_eq(jp_map_new(&c, pool, "slow_items", 40), 0);
-	ck_assert_int_eq(jp_call_run(c), 0);
-	jp_call_free(c);
-	jp_pool_close(pool);
-	fflush(stderr);
-	dup2(saved, STDERR_FILENO);
-	close(saved);
+	run_with_stderr_on(fd, opt, 40);
 	char text[8192] = "";
 	ssize_t n = pread(fd, text, sizeof text - 1, 0);
 	close(fd);
@@ -422,22 +433,9 @@ START_TEST(progress_bar_on_a_terminal)
 	ck_assert_int_eq(unlockpt(master), 0);
 	int slave = open(ptsname(master), O_RDWR | O_NOCTTY);
 	ck_assert_int_ge(slave, 0);
-	fflush(stderr);
-	int saved = dup(STDERR_FILENO);
-	dup2(slave, STDERR_FILENO);
 	jp_options opt = JP_OPTIONS_INIT;
-	opt.n_jobs = 2;
 	opt.progress_bar = 1;
-	jp_pool *pool;
-	ck_assert_int_eq(jp_pool_open(&pool, &opt), 0);
-	jp_call *c;
-	ck_assert_int_eq(jp_map_new(&c, pool, "slow_items", 60), 0);
-	ck_assert_int_eq(jp_call_run(c), 0);
-	jp_call_free(c);
-	jp_pool_close(pool);
-	fflush(stderr);
-	dup2(saved, STDERR_FILENO);
-	close(saved);
+	run_with_stderr_on(slave, opt, 60);
 	close(slave);
 	char text[4096] = "";
 	size_t got = 0;
@@ -457,17 +455,7 @@ START_TEST(progress_bar_on_a_terminal)
 	char path[] = "/tmp/jpt-bar-XXXXXX";
 	int fd = mkstemp(path);
 	unlink(path);
-	fflush(stderr);
-	saved = dup(STDERR_FILENO);
-	dup2(fd, STDERR_FILENO);
-	ck_assert_int_eq(jp_pool_open(&pool, &opt), 0);
-	ck_assert_int_eq(jp_map_new(&c, pool, "slow_items", 10), 0);
-	ck_assert_int_eq(jp_call_run(c), 0);
-	jp_call_free(c);
-	jp_pool_close(pool);
-	fflush(stderr);
-	dup2(saved, STDERR_FILENO);
-	close(saved);
+	run_with_stderr_on(fd, opt, 10);
 	ck_assert_int_eq(lseek(fd, 0, SEEK_END), 0);
 	close(fd);
 }
