@@ -265,6 +265,14 @@ JP_API int jp_pool_open(jp_pool **pool, const jp_options *options);
  */
 JP_API void jp_pool_close(jp_pool *pool);
 
+/*
+ * For a signal handler or a program about to _exit(2): SIGKILL the pool's
+ * workers and let the janitor remove its folders, with async-signal-safe
+ * calls only. Nothing is freed and the pool must not be used again (not
+ * even closed); the process is expected to end. NULL is accepted.
+ */
+JP_API void jp_pool_abandon(jp_pool *pool);
+
 /* The detail of the pool's last error; with NULL, of this thread's last
  * failed jp_pool_open. Empty when there was none. */
 JP_API const char *jp_pool_errmsg(const jp_pool *pool);

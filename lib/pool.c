@@ -407,6 +407,21 @@ int jp_pool_open(jp_pool **pool, const jp_options *options)
 	return 0;
 }
 
+void jp_pool_abandon(jp_pool *p)
+{
+	/* Async-signal-safe: kill(2) and close(2) only, nothing freed, no lock
+	 * taken. The workers go at once; the janitor sees its pipe close and
+	 * removes the pool's folders, as when the master dies. */
+	if (!p || p->owner != getpid())
+		return;
+	for (int i = 0; i < p->n_workers; i++)
+		if (p->workers[i].pid > 0)
+			kill(p->workers[i].pid, SIGKILL);
+	if (p->share.janitor_fd >= 0)
+		close(p->share.janitor_fd);
+	p->share.janitor_fd = -1;
+}
+
 void jp_pool_close(jp_pool *p)
 {
 	if (!p)

@@ -462,6 +462,69 @@ START_TEST(sigint_at_default_ends_the_program_cleanly)
 }
 END_TEST
 
+/* ---- ending without jp_pool_close --------------------------------------------- */
+
+static jp_pool *doomed;
+static void abandon_and_leave(int sig)
+{
+	(void)sig;
+	jp_pool_abandon(doomed);
+	_exit(0);
+}
+
+/* Wait (up to 2 s) for the orphans that came to this subreaper to leave;
+ * then nothing may be left, and the pool's folder must be gone. */
+static void nothing_left(const char *folder)
+{
+	double deadline = jp__now() + 2.0;
+	pid_t pids[16];
+	struct stat st;
+	while ((jpt_children(pids, 16) > 0 || stat(folder, &st) == 0) && jp__now() < deadline) {
+		while (waitpid(-1, NULL, WNOHANG) > 0)
+			;
+		sleep_ms(10);
+	}
+	jpt_assert_no_children();
+	ck_assert_msg(stat(folder, &st) != 0, "%s is still there", folder);
+}
+
+/* a child that (how = 0) exits without closing its pool, or (how = 1) is
+ * ended by SIGTERM, whose handler abandons the pool */
+START_TEST(ending_without_close_leaves_nothing)
+{
+	prctl(PR_SET_CHILD_SUBREAPER, 1);
+	int fds[2];
+	ck_assert_int_eq(pipe(fds), 0);
+	pid_t child = fork();
+	if (child == 0) {
+		doomed = jpt_open(2);
+		size_t shape[1] = { 1u << 18 };
+		jp_array a;
+		if (jp_array_alloc_shared(doomed, JP_FLOAT64, 1, shape, &a))
+			_exit(2);
+		char folder[4096];
+		snprintf(folder, sizeof folder, "%s", jp_pool_temp_folder(doomed));
+		signal(SIGTERM, abandon_and_leave);
+		if (write(fds[1], folder, sizeof folder) != sizeof folder)
+			_exit(3);
+		if (_i == 0)
+			exit(0); /* no jp_pool_close */
+		pause();
+		_exit(4);
+	}
+	close(fds[1]);
+	char folder[4096];
+	ck_assert_int_eq(read(fds[0], folder, sizeof folder), (ssize_t)sizeof folder);
+	close(fds[0]);
+	if (_i == 1)
+		kill(child, SIGTERM);
+	int status;
+	ck_assert_int_eq(waitpid(child, &status, 0), child);
+	ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	nothing_left(folder);
+}
+END_TEST
+
 /* ---- a host with threads of its own ----------------------------------------- */
 
 static volatile int spinning = 1;
@@ -575,6 +638,7 @@ static Suite *faults_suite(void)
 	tcase_add_test(tc, quick_deaths_are_throttled);
 	tcase_add_test(tc, sigint_interrupts_the_call);
 	tcase_add_test(tc, sigint_at_default_ends_the_program_cleanly);
+	tcase_add_loop_test(tc, ending_without_close_leaves_nothing, 0, 2);
 	tcase_add_test(tc, a_host_with_threads_opens_a_pool);
 	tcase_add_test(tc, fork_failure_at_open_is_clean);
 	tcase_add_test(tc, mmap_failure_is_reported);
