@@ -280,8 +280,12 @@ static int run_inline(jp_call *c, size_t first, size_t count, size_t seq)
 	r->batch.len = 0;
 	r->out.len = 0;
 	double t0 = jp__now();
+	jp__inflight b = { c->is_map ? seq : first, c->is_map ? 1 : count, count, t0 };
 	if (!(err = jp__call_encode_batch(c, r->call_id, seq, first, count, &r->batch)))
 		err = jp__batch_decode(r->batch.data, r->batch.len, &id, &it);
+	bool ran = !err;
+	if (ran)
+		jp__status_sent(c, 0, &b);
 	if (!err)
 		err = jp__run_batch(&r->runner, r->call_id, &it, &r->out);
 	if (!err) {
@@ -293,6 +297,8 @@ static int run_inline(jp_call *c, size_t first, size_t count, size_t seq)
 		batch_done(c, count, jp__now() - t0);
 	else if (!c->err)
 		jp__call_fail(c, err, first, "running task %zu: %s", first, jp_strerror(err));
+	if (ran)
+		jp__status_done(c, 0, &b, t0, jp__now());
 	return err;
 }
 
@@ -448,6 +454,7 @@ static void take_frames(jp_call *c, int slot)
 		r->inflight--;
 		w->tasks_done += done.items;
 		batch_done(c, done.items, t - start);
+		jp__status_done(c, slot, &done, start, t);
 		if (owned)
 			return;
 		pos += h.len;
@@ -543,6 +550,7 @@ static int send_batch(jp_call *c, size_t first, size_t count, size_t seq)
 		return err;
 	}
 	r->inflight++;
+	jp__status_sent(c, slot, &b);
 	flush_writes(p, slot);
 	return 0;
 }
@@ -654,6 +662,7 @@ int jp__sched_start(jp_call *c, enum jp__delivery mode)
 			  .bs_fixed = c->batch_size ? c->batch_size : p->cfg.batch_size, .bs = 1,
 			  .t0 = jp__now() };
 	*r = fresh;
+	jp__status_call(c, true);
 	int err = jp__call_encode_frame(c, r->call_id, &r->callf);
 	if (err)
 		return err;
@@ -773,6 +782,7 @@ void jp__sched_stop(jp_call *c)
 		r->held = NULL;
 	}
 	report(c, true);
+	jp__status_call(c, false);
 	if (!c->err)
 		remember_batch_size(c);
 	if (r->runner_set)
