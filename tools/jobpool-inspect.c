@@ -609,8 +609,8 @@ static int cmd_list(bool json)
 	} else if (!ps.n) {
 		printf("no pool (status pages in %s)\n", ps.dir);
 	} else if (dead) {
-		printf("\n%zu pool%s of dead masters: `%s clean` removes what they left\n", dead,
-		       dead > 1 ? "s" : "", prog);
+		printf("\n%zu pool%s whose master is dead: `%s clean` removes what %s left\n", dead,
+		       dead > 1 ? "s" : "", prog, dead > 1 ? "they" : "it");
 	}
 	pages_free(&ps);
 	return EXIT_OK;
@@ -633,7 +633,10 @@ static void show_json(const jp__status_view *v)
 	jw_bool(&w, "torn", v->torn);
 	jw_str(&w, "command", h->comm);
 	jw_num(&w, "start_time", h->start_wall);
-	jw_num(&w, "uptime_s", now - h->start_mono);
+	if (alive)
+		jw_num(&w, "uptime_s", now - h->start_mono);
+	else
+		jw_null(&w, "uptime_s");
 	jw_str(&w, "engine", v->pool.engine);
 	jw_int(&w, "janitor_pid", v->pool.janitor);
 	jw_open(&w, "options", '{');
@@ -780,7 +783,8 @@ static void show_text(const jp__status_view *v)
 	char when[64] = "?";
 	if (localtime_r(&started, &tm))
 		strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S", &tm);
-	printf("  started     %s (up %s), %llu call%s done\n", when, fmt_dur(b1, sizeof b1, now - h->start_mono),
+	printf("  started     %s (%s%s), %llu call%s done\n", when, alive ? "up " : "its master is gone",
+	       alive ? fmt_dur(b1, sizeof b1, now - h->start_mono) : "",
 	       (unsigned long long)v->pool.calls_done, v->pool.calls_done == 1 ? "" : "s");
 	char bs[32], pd[32], mb[32];
 	if (h->batch_size)
