@@ -359,7 +359,7 @@ int jp_pool_open(jp_pool **pool, const jp_options *options)
 			return err;
 		}
 	}
-	jp__status_ready(p);
+	jp__status_state(p, JP__POOL_OPEN);
 	if (p->cfg.verbose)
 		fprintf(stderr, "[jobpool] pool of %d %s worker%s, engine %s\n", p->cfg.n_jobs,
 			p->n_workers ? "process" : "sequential", p->cfg.n_jobs > 1 ? "s" : "",
@@ -374,6 +374,7 @@ void jp_pool_close(jp_pool *p)
 		return;
 	/* A child forked by the host inherits the pool object but not the
 	 * workers: it frees its copy and leaves the workers to their master. */
+	jp__status_state(p, JP__POOL_CLOSING);
 	if (p->owner == getpid())
 		stop_workers(p);
 	jp__share_teardown(p);

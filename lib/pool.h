@@ -282,8 +282,9 @@ int jp__sched_ready(jp_call *c, size_t seq);
 
 /* Open: make the page (and the trace); the pool is "opening". */
 void jp__status_open(jp_pool *p);
-/* Every worker answered: the pool is "open". */
-void jp__status_ready(jp_pool *p);
+/* The pool is open (every worker answered) or closing (enum
+ * jp__status_pool_state). */
+void jp__status_state(jp_pool *p, int state);
 /* Remove the page, write the trace (owner only), free both. */
 void jp__status_close(jp_pool *p);
 /* A worker slot changed: enum jp__wstate (STARTING at fork, IDLE at its

@@ -286,16 +286,16 @@ void jp__status_open(jp_pool *p)
 	p->status = st;
 }
 
-void jp__status_ready(jp_pool *p)
+void jp__status_state(jp_pool *p, int state)
 {
 	struct jp__status *st = p->status;
-	if (!st)
+	if (!st || p->owner != getpid())
 		return;
 	jp__page_pool *sp = st->pool;
 	jp__seq_begin(&sp->seq);
 	copy_str(sp->engine, sizeof sp->engine, p->io ? jp__io_engine(p->io) : "none");
 	sp->janitor = p->share.janitor;
-	sp->state = JP__POOL_OPEN;
+	sp->state = (uint32_t)state;
 	jp__seq_end(&sp->seq);
 }
 
