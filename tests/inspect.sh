@@ -230,7 +230,10 @@ if [ "$(id -u)" = 0 ]; then
 	if [ $have_py = yes ]; then
 		python3 -c "import os, time; os.setgid(65534); os.setuid(65534); time.sleep(30)" &
 		other=$!
-		sleep 0.2
+		i=0   # until it has become the other user
+		while [ $i -lt 100 ] && [ "$(stat -c %u "/proc/$other" 2>/dev/null)" != 65534 ]; do
+			sleep 0.05; i=$((i + 1))
+		done
 		code 3 "show another user's process" "$I" show "$other"
 		kill "$other"; wait "$other" 2>/dev/null
 	fi

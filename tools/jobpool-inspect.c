@@ -2242,7 +2242,7 @@ int main(int argc, char **argv)
 			    cmds[k].nargs ? (k == 4 || k == 5 ? "one PATH" : "one PID") : "no argument");
 	if ((json && !cmds[k].json) || (count && !cmds[k].count) || (dry_run && !cmds[k].dry) ||
 	    (interval != 1.0 && !cmds[k].count))
-		return fail(EXIT_USAGE, "an option %s does not take; --help lists them", cmd);
+		return fail(EXIT_USAGE, "%s does not take that option; --help says which it takes", cmd);
 	switch (k) {
 	case 0: return cmd_list(json);
 	case 1: return cmd_show(args[0], json);
