@@ -29,8 +29,7 @@
 #include <unistd.h>
 
 struct jp__status {
-	char dir[PATH_MAX];
-	char path[PATH_MAX];
+	char *dir, *path;    /* the folder and the page */
 	void *base;
 	size_t len;
 	jp__page_head *head;
@@ -164,14 +163,15 @@ static uint64_t new_pool_id(void)
 /* Make and map the page; its descriptors closed. 0 or -errno. */
 static int make_page(struct jp__status *st, jp_pool *p, size_t len)
 {
-	int err = jp__status_dir(st->dir, sizeof st->dir);
+	char dir[PATH_MAX], path[PATH_MAX];
+	int err = jp__status_dir(dir, sizeof dir);
 	int dfd = -1, fd = -1;
 	char name[64];
 	/* a folder removed by another pool's close between our mkdir and
 	 * openat (ENOENT), or a stale page of an earlier process of our PID
 	 * (EEXIST): try again */
 	for (int tries = 0; !err && tries < 16; tries++) {
-		if (dfd < 0 && (dfd = open_dir(st->dir, true)) < 0) {
+		if (dfd < 0 && (dfd = open_dir(dir, true)) < 0) {
 			err = dfd;
 			break;
 		}
@@ -191,8 +191,10 @@ static int make_page(struct jp__status *st, jp_pool *p, size_t len)
 	}
 	if (!err && fd < 0)
 		err = -EEXIST;
-	if (!err && snprintf(st->path, sizeof st->path, "%s/%s", st->dir, name) >= (int)sizeof st->path)
+	if (!err && snprintf(path, sizeof path, "%s/%s", dir, name) >= (int)sizeof path)
 		err = -ENAMETOOLONG;
+	if (!err && (!(st->dir = strdup(dir)) || !(st->path = strdup(path))))
+		err = -ENOMEM;
 	/* reserved now: a store into a hole of a full tmpfs is a SIGBUS */
 	if (!err)
 		err = -posix_fallocate(fd, 0, (off_t)len);
@@ -210,7 +212,9 @@ static int make_page(struct jp__status *st, jp_pool *p, size_t len)
 	if (dfd >= 0)
 		close(dfd);
 	if (err && dfd >= 0)
-		rmdir(st->dir); /* if we made it and nothing else is there */
+		rmdir(dir); /* if we made it and nothing else is there */
+	if (err && p->cfg.verbose)
+		fprintf(stderr, "[jobpool] no status page in %s: %s\n", dir, jp_strerror(err));
 	st->len = len;
 	return err;
 }
@@ -227,8 +231,8 @@ void jp__status_open(jp_pool *p)
 	st->nworkers = p->n_workers ? (uint32_t)p->n_workers : 1;
 	int err = make_page(st, p, jp__status_size(st->nworkers));
 	if (err) {
-		if (p->cfg.verbose)
-			fprintf(stderr, "[jobpool] no status page in %s: %s\n", st->dir, jp_strerror(err));
+		free(st->dir);
+		free(st->path);
 		free(st);
 		return;
 	}
@@ -315,6 +319,8 @@ void jp__status_close(jp_pool *p)
 		rmdir(st->dir); /* the last page gone: the folder too */
 	}
 	munmap(st->base, st->len);
+	free(st->dir);
+	free(st->path);
 	free(st);
 	p->status = NULL;
 }
