@@ -3,7 +3,8 @@
  * gone, however it went: closed, crashed, or killed with SIGKILL.
  *
  * It is forked at open, while the master is still small, and reads folder
- * names from a pipe whose only writer is the master. End of file on that
+ * names (and the pool's status page) from a pipe whose only writer is the
+ * master. End of file on that
  * pipe means the master closed it or died; either way the janitor removes
  * every folder it was told of (what the master already removed is simply
  * not there) and exits. loky's resource tracker does the same for Python.
@@ -77,8 +78,19 @@ static void janitor_main(int fd)
 		if (len == sizeof line - 1)
 			len = 0; /* no path is this long: drop it */
 	}
-	for (size_t i = 0; i < ndirs; i++)
-		jp__remove_folder(dirs[i]);
+	for (size_t i = 0; i < ndirs; i++) {
+		/* a file is a status page (status.c): its folder goes with the
+		 * last page in it */
+		if (unlink(dirs[i]) == 0) {
+			char *slash = strrchr(dirs[i], '/');
+			if (slash && slash != dirs[i]) {
+				*slash = '\0';
+				rmdir(dirs[i]);
+			}
+		} else {
+			jp__remove_folder(dirs[i]);
+		}
+	}
 	_exit(0);
 }
 

@@ -6,6 +6,7 @@
  * reaps only its own workers, by PID.
  */
 #include "pool.h"
+#include "status.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -116,6 +117,7 @@ static void release_slot(jp_pool *p, jp__worker *w)
 	}
 	close_fd(&w->task_fd);
 	close_fd(&w->result_fd);
+	jp__status_worker(p, (int)(w - p->workers), JP__WS_DEAD);
 	w->pid = 0;
 	w->sending.len = w->queued.len = w->in.len = 0;
 	w->write_busy = w->read_busy = false;
@@ -188,6 +190,8 @@ static int await_hello(jp_pool *p, int slot)
 		return status;
 	}
 	in->len = 0;
+	if (!err)
+		jp__status_worker(p, slot, JP__WS_IDLE);
 	return err;
 }
 
@@ -244,6 +248,7 @@ static int fork_worker(jp_pool *p, int slot)
 	w->task_fd = sv[0];
 	w->result_fd = pfd[0];
 	(void)fcntl(w->result_fd, F_SETFL, O_NONBLOCK);
+	jp__status_worker(p, slot, JP__WS_STARTING);
 	return 0;
 }
 
@@ -298,6 +303,7 @@ static void free_pool(jp_pool *p)
 	/* first: the engine may still hold reads into the buffers below */
 	jp__io_free(p->io);
 	p->io = NULL;
+	jp__status_close(p);
 	for (int i = 0; i < p->n_workers; i++) {
 		jp__worker *w = &p->workers[i];
 		close_fd(&w->task_fd);
@@ -353,6 +359,7 @@ int jp_pool_open(jp_pool **pool, const jp_options *options)
 		free_pool(p);
 		return err;
 	}
+	jp__status_open(p);
 	if (p->n_workers) {
 		p->workers = calloc((size_t)p->n_workers, sizeof *p->workers);
 		int uring_err = 0;
@@ -398,6 +405,7 @@ int jp_pool_open(jp_pool **pool, const jp_options *options)
 			return err;
 		}
 	}
+	jp__status_state(p, JP__POOL_OPEN);
 	if (p->cfg.verbose)
 		fprintf(stderr, "[jobpool] pool of %d %s worker%s, engine %s\n", p->cfg.n_jobs,
 			p->n_workers ? "process" : p->threads ? "thread" : "sequential",
@@ -428,6 +436,7 @@ void jp_pool_close(jp_pool *p)
 		return;
 	/* A child forked by the host inherits the pool object but not the
 	 * workers: it frees its copy and leaves the workers to their master. */
+	jp__status_state(p, JP__POOL_CLOSING);
 	if (p->owner == getpid())
 		stop_workers(p);
 	jp__threads_stop(p);

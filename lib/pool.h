@@ -97,6 +97,9 @@ struct jp_pool {
 	} learned[8];
 	unsigned learned_next;
 	jp__share_state share;
+	uint64_t id;         /* this process's count of pools: the status page's name */
+	struct jp__status *status; /* the status page (status.c); NULL: none */
+	struct jp__trace *trace;   /* $JOBPOOL_TRACE (trace.c); NULL: off */
 	char errmsg[JP__ERRMSG_MAX];
 };
 
@@ -332,5 +335,42 @@ void jp__nesting_worker_process(int depth);
 bool jp__runs_tasks_of(const jp_pool *p);
 /* Mark the calling thread as running p's tasks; returns what it ran. */
 const jp_pool *jp__running_pool_set(const jp_pool *p);
+
+/* ---- status.c: what jobpool-inspect sees (status.h) ---------------------
+ * One call at each point the pool changes; each is a handful of stores into
+ * the pool's status page (and a record in its trace), nothing at all with
+ * JOBPOOL_STATUS=0 and no JOBPOOL_TRACE. None fails: a pool without a page
+ * works as before. */
+
+/* Open: make the page (and the trace); the pool is "opening". */
+void jp__status_open(jp_pool *p);
+/* The pool is open (every worker answered) or closing (enum
+ * jp__status_pool_state). */
+void jp__status_state(jp_pool *p, int state);
+/* Remove the page, write the trace (owner only), free both. */
+void jp__status_close(jp_pool *p);
+/* A worker slot changed: enum jp__wstate (STARTING at fork, IDLE at its
+ * HELLO, DEAD when reaped). */
+void jp__status_worker(jp_pool *p, int slot, int state);
+/* Batch b went to the worker in slot (the caller's slot 0 when sequential). */
+void jp__status_sent(jp_call *c, int slot, const jp__inflight *b);
+/* Batch b came back from slot: it ran from start to end. */
+void jp__status_done(jp_call *c, int slot, const jp__inflight *b, double start, double end);
+/* A call started (start) or ended. */
+void jp__status_call(jp_call *c, bool start);
+/* An array's file joined the pool's folder (a is its dtype and shape), or
+ * left it; the pool made a folder. */
+void jp__status_array(jp_pool *p, const jp_backing *b, const jp_array *a);
+void jp__status_array_gone(jp_pool *p, const jp_backing *b);
+void jp__status_folders(jp_pool *p);
+
+/* trace.c: the batches of a pool's life, as Chrome Trace Event JSON. */
+struct jp__trace *jp__trace_open(jp_pool *p);
+void jp__trace_worker(struct jp__trace *t, int slot, int pid);
+void jp__trace_batch(struct jp__trace *t, jp_call *c, int slot, const jp__inflight *b,
+		     double start, double end);
+void jp__trace_call(struct jp__trace *t, jp_call *c, bool start);
+/* Write what is left and the closing of the JSON (if write), free. */
+void jp__trace_close(struct jp__trace *t, bool write);
 
 #endif

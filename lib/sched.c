@@ -393,8 +393,13 @@ static int run_inline(jp_call *c, size_t first, size_t count, size_t seq)
 	r->batch.len = 0;
 	r->out.len = 0;
 	double t0 = jp__now();
+	jp__inflight b = { .seq_first = c->is_map ? seq : first, .nseq = c->is_map ? 1 : count,
+			   .items = count, .sent = t0, .first = first };
 	if (!(err = jp__call_encode_batch(c, r->call_id, seq, first, count, &r->batch)))
 		err = jp__batch_decode(r->batch.data, r->batch.len, &id, &it);
+	bool ran = !err;
+	if (ran)
+		jp__status_sent(c, 0, &b);
 	if (!err) {
 		/* a task that calls this pool runs that call here, inline */
 		const jp_pool *outer = jp__running_pool_set(c->pool);
@@ -410,6 +415,8 @@ static int run_inline(jp_call *c, size_t first, size_t count, size_t seq)
 		batch_done(c, count, jp__now() - t0);
 	else if (!c->err)
 		jp__call_fail(c, err, first, "running task %zu: %s", first, jp_strerror(err));
+	if (ran)
+		jp__status_done(c, 0, &b, t0, jp__now());
 	return err;
 }
 
@@ -719,6 +726,7 @@ static void take_frames(jp_call *c, int slot)
 		w->quick_deaths = 0;
 		check_recycling(p, w);
 		batch_done(c, done.items, t - start);
+		jp__status_done(c, slot, &done, start, t);
 		if (owned)
 			return;
 		pos += h.len;
@@ -879,6 +887,7 @@ static int queue_frame(jp_call *c, int slot, jp__inflight *b, size_t seq, bool e
 	}
 	r->inflight++;
 	w->items_inflight += b->items;
+	jp__status_sent(c, slot, b);
 	flush_writes(c->pool, slot);
 	return 0;
 }
@@ -1133,6 +1142,7 @@ int jp__sched_start(jp_call *c, enum jp__delivery mode)
 	r->sigint_caught = !p->threads;
 	if (r->sigint_caught)
 		catch_sigint(r);
+	jp__status_call(c, true);
 	int err = jp__call_encode_frame(c, r->call_id, &r->callf);
 	if (err)
 		return err;
@@ -1243,6 +1253,7 @@ void jp__sched_stop(jp_call *c)
 		r->held = NULL;
 	}
 	report(c, true);
+	jp__status_call(c, false);
 	if (!c->err)
 		remember_batch_size(c);
 	unwatch_sigint(c);

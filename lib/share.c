@@ -113,6 +113,7 @@ static const char *folder_of(jp_pool *p, size_t cand, char *why, size_t cap)
 		jp__msgf(why, cap, "out of memory");
 		return NULL;
 	}
+	jp__status_folders(p);
 	if (p->cfg.verbose)
 		fprintf(stderr, "[jobpool] shared arrays go to %s\n", path);
 	return s->folders[cand];
@@ -466,6 +467,7 @@ int jp__share_dump(jp_pool *p, const jp_array *a, bool copy, bool remember, jp_b
 			(*out)->content_known = true;
 			(*out)->digest = digest;
 			s->dumps_recognised++;
+			jp__status_array(p, *out, a);
 			return 0;
 		}
 	}
@@ -474,6 +476,8 @@ int jp__share_dump(jp_pool *p, const jp_array *a, bool copy, bool remember, jp_b
 		(*out)->content_known = true;
 		(*out)->digest = known ? digest : jp__digest_combine(segs, nsegments(nbytes), nbytes);
 	}
+	if (!err)
+		jp__status_array(p, *out, a);
 	free(segs);
 	return err;
 }
@@ -501,6 +505,7 @@ void jp__share_release(jp_backing *b)
 			p->share.live = b->next;
 		if (b->next)
 			b->next->prev = b->prev;
+		jp__status_array_gone(p, b);
 	}
 	if (b->base)
 		munmap(b->base, b->len);
@@ -607,6 +612,8 @@ static int make_shared(jp_pool *p, const jp_array *like, bool copy, bool zero, j
 	}
 	if (!recycled && (err = jp__share_dump(p, like, copy, false, &b)))
 		return err;
+	if (recycled)
+		jp__status_array(p, b, like);
 	if ((err = map_here(b))) {
 		jp__pool_set_error(p, "cannot map %s: %s", b->path, jp_strerror(err));
 		jp__share_release(b);

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 /* Fails on the item equal to arg 0; returns its index otherwise. */
@@ -21,6 +22,13 @@ static int fail_at(jp_task *t)
 		if ((int64_t)k == bad)
 			return jp_task_fail(t, "item %zu is bad", k);
 	int64_t v = (int64_t)jp_task_begin(t);
+	if (v > bad + 20) {
+		/* items well after the bad one take 1 ms: the failure is seen
+		 * long before they could all run, however the workers are
+		 * scheduled */
+		struct timespec ms = { 0, 1000000 };
+		nanosleep(&ms, NULL);
+	}
 	return jp_task_set_result(t, &v, sizeof v);
 }
 JP_TASK(fail_at);
