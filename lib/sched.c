@@ -1236,7 +1236,6 @@ int jp__sched_next(jp_call *c, jp__slot **out)
 void jp__sched_stop(jp_call *c)
 {
 	jp__run *r = &c->run;
-	jp_pool *p = c->pool;
 	if (!r->active)
 		return;
 	/* nothing more goes out; what is on the workers is awaited, so no
@@ -1271,7 +1270,6 @@ void jp__sched_stop(jp_call *c)
 	r->ready = NULL;
 	r->nready = r->ready_cap = 0;
 	r->active = false;
-	(void)p;
 	if (r->sigint_caught && release_sigint(r)) {
 		/* SIGINT was at its default: now that the pool is clean, it ends
 		 * the program as the Ctrl-C meant to */
