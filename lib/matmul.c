@@ -188,8 +188,12 @@ int jp_matmul(jp_pool *p, const jp_array *a, const jp_array *b, jp_array *c)
 		return 0;
 	}
 	if (!p->n_workers && !p->threads) {
-		/* sequential: the kernel, here, on the caller's arrays */
-		return jp__gemm(a->dtype, m, n, k, a->data, k, b->data, n, c->data, n);
+		/* sequential: the kernel, here, on the caller's arrays, on one
+		 * core as n_jobs = 1 says (a threaded BLAS would take them all) */
+		jp__blas_single_begin();
+		err = jp__gemm(a->dtype, m, n, k, a->data, k, b->data, n, c->data, n);
+		jp__blas_single_end();
+		return err;
 	}
 
 	jp_call *call;
