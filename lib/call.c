@@ -410,8 +410,10 @@ int jp__call_make_items(jp_call *c, size_t upto)
 		if (rc == 1 && c->n == before) {
 			c->made_all = true;
 		} else if (rc < 0) {
-			jp__call_fail(c, rc, before, "making item %zu: %s", before,
-				      c->pool->errmsg[0] ? c->pool->errmsg : jp_strerror(rc));
+			/* the generator's own code: the pool's message may be an
+			 * older one */
+			jp__call_fail(c, rc, before, "making item %zu: the generator returned %s", before,
+				      jp_strerror(rc));
 			return rc;
 		} else if (rc != 0 || c->n != before + 1) {
 			jp__call_fail(c, -EINVAL, before,
