@@ -825,6 +825,13 @@ static int pick_worker(jp_call *c, size_t first, bool *wait)
 	int slot = least_loaded(c);
 	if (slot >= 0)
 		return slot;
+	/* idle workers due for recycling are replaced now rather than after
+	 * the next wait, which nothing would end */
+	for (int i = 0; i < p->n_workers; i++)
+		if (p->workers[i].pid && p->workers[i].retiring && !p->workers[i].inflight_n)
+			retire(c, i);
+	if ((slot = least_loaded(c)) >= 0)
+		return slot;
 	for (int i = 0; i < p->n_workers; i++)
 		if (p->workers[i].pid)
 			*wait = true;
