@@ -105,6 +105,9 @@ struct jp_backing {
 	 * the file as it is once it is released */
 	bool content_known;
 	jp__digest digest;
+	/* JP__BACK_POOL: some worker may map it MAP_PRIVATE (mmap_mode c),
+	 * so its pages there can hold that worker's writes */
+	bool mapped_private;
 
 	/* JP__BACK_POOL: the pool whose folder holds the file (NULL once that
 	 * pool closed), the id workers know it by, the pool's list of them */
@@ -215,15 +218,17 @@ uint64_t jp__share_next_id(void);
  * process will write the file) its content is recognised by a later dump
  * of equal bytes once it is released, and taken as it is. */
 int jp__share_dump(jp_pool *p, const jp_array *a, bool copy, bool remember, jp_backing **out);
-/* Unlink, tell the workers to unmap, unmap here, free. */
+/* Keep the file as a spare (the workers keep their mappings of it) or
+ * unlink it (and tell the workers to unmap); unmap here, free. */
 void jp__share_release(jp_backing *b);
 /* How a backing is referred to on the wire, mapped with `mode`. */
-void jp__share_ref(const jp_backing *b, uint32_t mode, jp__shared_ref *ref);
+void jp__share_ref(jp_backing *b, uint32_t mode, jp__shared_ref *ref);
 
 /* ---- share.c: shared arrays, the worker's side ------------------------- */
 
 typedef struct jp__mapping {
 	uint64_t id;
+	uint32_t mode;       /* enum jp__mmap_mode: one id may be mapped in two */
 	void *base;
 	size_t len;
 	bool readonly;
@@ -237,6 +242,7 @@ typedef struct jp__mapcache {
 /* Map (or find mapped) the file of a shared argument; its data pointer. */
 int jp__map_shared(jp__mapcache *mc, const jp__shared_ref *ref, void **data, bool *readonly,
 		   char *err, size_t errlen);
+/* Unmap every mapping of that id. */
 void jp__unmap_shared(jp__mapcache *mc, uint64_t id);
 /* The read-only mapping holding addr, or NULL: async-signal-safe. */
 const jp__mapping *jp__mapcache_find_readonly(const jp__mapcache *mc, const void *addr);

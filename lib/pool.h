@@ -70,6 +70,7 @@ typedef struct jp__share_state {
 		bool known;      /* its bytes have this digest */
 		jp__digest digest;
 		uint64_t stamp;  /* when it was released, on spare_clock */
+		uint64_t id;     /* the id workers still map it by; 0: none */
 	} *spares;
 	size_t nspares, spare_bytes;
 	uint64_t spare_clock;

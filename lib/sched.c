@@ -642,7 +642,10 @@ static void retire(jp_call *c, int slot)
 	respawn(p, slot);
 }
 
-/* Resident bytes of a process, from /proc; 0 when unknown. */
+/* Resident bytes of a process that no file backs, from /proc; 0 when
+ * unknown. Pages of shared arrays (and of spare files the workers keep
+ * mapped) are file pages: counting them would retire every worker that
+ * reads a large array, and they are not what a leaking task grows. */
 static size_t rss_of(pid_t pid)
 {
 	char path[64], buf[128];
@@ -655,10 +658,10 @@ static size_t rss_of(pid_t pid)
 	if (n <= 0)
 		return 0;
 	buf[n] = '\0';
-	unsigned long size, resident;
-	if (sscanf(buf, "%lu %lu", &size, &resident) != 2)
+	unsigned long size, resident, file;
+	if (sscanf(buf, "%lu %lu %lu", &size, &resident, &file) != 3 || file > resident)
 		return 0;
-	return (size_t)resident * (size_t)sysconf(_SC_PAGESIZE);
+	return (size_t)(resident - file) * (size_t)sysconf(_SC_PAGESIZE);
 }
 
 /* After a batch: whether the worker is due for replacement, by tasks run

@@ -10,8 +10,11 @@
  * janitor (janitor.c) removes the folders if the master dies.
  *
  * Worker's side. A worker maps a shared array's file on first use and keeps
- * the mapping until the master says the array is gone (a RELEASE frame), so
- * a second call with the same array maps nothing and faults no page.
+ * the mapping until the master says the file is gone (a RELEASE frame), so
+ * a second call with the same array maps nothing and faults no page. A
+ * released file kept for reuse (a spare) keeps its id and the workers keep
+ * their mappings of it: the next array made in it is found mapped, page
+ * tables and all.
  */
 #include "pool.h"
 
@@ -264,18 +267,29 @@ static bool is_full(int err)
 #define SPARE_MAX_BYTES (1ull << 30) /* memory kept for reuse, at most */
 #define SPARE_MAX_FILES 16
 
-static void drop_spare(jp__share_state *s, size_t i)
+/* Tell the workers to unmap a file that is gone (id 0: none maps it). */
+static void forget_id(jp_pool *p, uint64_t id)
 {
+	if (id && p->n_workers)
+		jp__sched_release(p, &id, 1);
+}
+
+static void drop_spare(jp_pool *p, size_t i)
+{
+	jp__share_state *s = &p->share;
 	unlink(s->spares[i].path);
+	forget_id(p, s->spares[i].id);
 	free(s->spares[i].path);
 	s->spare_bytes -= s->spares[i].len;
 	s->spares[i] = s->spares[--s->nspares];
 }
 
 /* Keep a released file, evicting the spares released longest ago when the
- * bound is reached: the newest are the likeliest to be asked for again. */
-static bool keep_spare(jp__share_state *s, jp_backing *b)
+ * bound is reached: the newest are the likeliest to be asked for again.
+ * Its id goes with it, unless a worker may hold private pages of it. */
+static bool keep_spare(jp_pool *p, jp_backing *b)
 {
+	jp__share_state *s = &p->share;
 	if (b->len < SPARE_MIN || b->len > SPARE_MAX_BYTES)
 		return false;
 	while (s->nspares &&
@@ -284,7 +298,7 @@ static bool keep_spare(jp__share_state *s, jp_backing *b)
 		for (size_t i = 1; i < s->nspares; i++)
 			if (s->spares[i].stamp < s->spares[oldest].stamp)
 				oldest = i;
-		drop_spare(s, oldest);
+		drop_spare(p, oldest);
 	}
 	struct jp__spare *sp = realloc(s->spares, (s->nspares + 1) * sizeof *sp);
 	if (!sp)
@@ -292,33 +306,40 @@ static bool keep_spare(jp__share_state *s, jp_backing *b)
 	s->spares = sp;
 	sp[s->nspares++] = (struct jp__spare){ .path = b->path, .len = b->len,
 					       .known = b->content_known, .digest = b->digest,
-					       .stamp = ++s->spare_clock };
+					       .stamp = ++s->spare_clock,
+					       .id = b->mapped_private ? 0 : b->id };
 	s->spare_bytes += b->len;
 	b->path = NULL; /* the spare owns it now */
 	return true;
 }
 
-/* Hand spare i over: its path, cut to nbytes. */
-static int use_spare(jp__share_state *s, size_t i, size_t nbytes, char **path)
+/* Hand spare i over: its path, cut to nbytes, and the id the workers map
+ * it by (0: none). Files only shrink, so a worker's mapping of one always
+ * covers what a later array in it asks for. */
+static int use_spare(jp_pool *p, size_t i, size_t nbytes, char **path, uint64_t *id)
 {
+	jp__share_state *s = &p->share;
 	struct jp__spare sp = s->spares[i];
 	s->spares[i] = s->spares[--s->nspares];
 	s->spare_bytes -= sp.len;
 	if (sp.len > nbytes && truncate(sp.path, (off_t)nbytes) < 0) {
 		int err = -errno;
 		unlink(sp.path);
+		forget_id(p, sp.id);
 		free(sp.path);
 		return err;
 	}
 	*path = sp.path;
+	*id = sp.id;
 	return 0;
 }
 
 /* Take the spare that holds nbytes without wasting more than its size
  * again, sparing those whose content may be asked for again, then the
  * smallest; 0 and its path (stale contents), or -ENOENT. */
-static int take_spare(jp__share_state *s, size_t nbytes, char **path)
+static int take_spare(jp_pool *p, size_t nbytes, char **path, uint64_t *id)
 {
+	const jp__share_state *s = &p->share;
 	size_t best = SIZE_MAX;
 	for (size_t i = 0; nbytes >= SPARE_MIN / 2 && i < s->nspares; i++) {
 		const struct jp__spare *c = &s->spares[i];
@@ -329,7 +350,7 @@ static int take_spare(jp__share_state *s, size_t nbytes, char **path)
 		    (c->known == b->known && (c->len < b->len || (c->len == b->len && c->stamp < b->stamp))))
 			best = i;
 	}
-	return best == SIZE_MAX ? -ENOENT : use_spare(s, best, nbytes, path);
+	return best == SIZE_MAX ? -ENOENT : use_spare(p, best, nbytes, path, id);
 }
 
 /* A spare of exactly nbytes known to hold bytes of that digest; with a NULL
@@ -343,26 +364,33 @@ static ssize_t find_known_spare(const jp__share_state *s, size_t nbytes, const j
 	return -1;
 }
 
-/* Write a's bytes into a spare; 0 and its path, or an error. */
-static int dump_into_spare(jp__share_state *s, const jp_array *a, size_t nbytes, jp__digest *segs,
-			   char **path)
+/* A file of ours that no backing will own: gone, and unmapped. */
+static void lose_file(jp_pool *p, char *path, uint64_t id)
 {
-	int err = take_spare(s, nbytes, path);
+	unlink(path);
+	forget_id(p, id);
+	free(path);
+}
+
+/* Write a's bytes into a spare; 0, its path and id, or an error. */
+static int dump_into_spare(jp_pool *p, const jp_array *a, size_t nbytes, jp__digest *segs,
+			   char **path, uint64_t *id)
+{
+	int err = take_spare(p, nbytes, path, id);
 	if (err)
 		return err;
 	int fd = open(*path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
 	err = fd < 0 ? -errno : write_file(fd, a->data, nbytes, segs);
 	if (fd >= 0)
 		close(fd);
-	if (err) {
-		unlink(*path);
-		free(*path);
-	}
+	if (err)
+		lose_file(p, *path, *id);
 	return err;
 }
 
-/* A backing for a file of ours, entered in the pool's list. */
-static jp_backing *pool_backing(jp_pool *p, char *path, size_t nbytes)
+/* A backing for a file of ours, entered in the pool's list; id 0: a new
+ * one, else the id the workers already map the file by. */
+static jp_backing *pool_backing(jp_pool *p, char *path, size_t nbytes, uint64_t id)
 {
 	jp_backing *b = calloc(1, sizeof *b);
 	if (!b)
@@ -372,7 +400,7 @@ static jp_backing *pool_backing(jp_pool *p, char *path, size_t nbytes)
 	b->len = nbytes;
 	b->writable = true;
 	b->pool = p;
-	b->id = jp__share_next_id();
+	b->id = id ? id : jp__share_next_id();
 	b->next = p->share.live;
 	if (p->share.live)
 		p->share.live->prev = b;
@@ -387,10 +415,10 @@ static int dump_new(jp_pool *p, const jp_array *a, size_t nbytes, bool copy, jp_
 {
 	jp__share_state *s = &p->share;
 	char *spare;
-	if (copy && dump_into_spare(s, a, nbytes, segs, &spare) == 0) {
-		if (!(*out = pool_backing(p, spare, nbytes))) {
-			unlink(spare);
-			free(spare);
+	uint64_t id;
+	if (copy && dump_into_spare(p, a, nbytes, segs, &spare, &id) == 0) {
+		if (!(*out = pool_backing(p, spare, nbytes, id))) {
+			lose_file(p, spare, id);
 			return -ENOMEM;
 		}
 		return 0;
@@ -409,7 +437,7 @@ static int dump_new(jp_pool *p, const jp_array *a, size_t nbytes, bool copy, jp_
 				fprintf(stderr, "[jobpool] now sharing arrays from %s\n", dir);
 			s->cur = cand;
 			char *kept = strdup(path);
-			if (!kept || !(*out = pool_backing(p, kept, nbytes))) {
+			if (!kept || !(*out = pool_backing(p, kept, nbytes, 0))) {
 				free(kept);
 				unlink(path);
 				return -ENOMEM;
@@ -457,11 +485,11 @@ int jp__share_dump(jp_pool *p, const jp_array *a, bool copy, bool remember, jp_b
 		known = true;
 		ssize_t i = find_known_spare(s, nbytes, &digest);
 		char *path;
-		if (i >= 0 && use_spare(s, (size_t)i, nbytes, &path) == 0) {
+		uint64_t id;
+		if (i >= 0 && use_spare(p, (size_t)i, nbytes, &path, &id) == 0) {
 			free(segs);
-			if (!(*out = pool_backing(p, path, nbytes))) {
-				unlink(path);
-				free(path);
+			if (!(*out = pool_backing(p, path, nbytes, id))) {
+				lose_file(p, path, id);
 				return -ENOMEM;
 			}
 			(*out)->content_known = true;
@@ -482,8 +510,10 @@ int jp__share_dump(jp_pool *p, const jp_array *a, bool copy, bool remember, jp_b
 	return err;
 }
 
-void jp__share_ref(const jp_backing *b, uint32_t mode, jp__shared_ref *ref)
+void jp__share_ref(jp_backing *b, uint32_t mode, jp__shared_ref *ref)
 {
+	if (mode == JP__MMAP_C)
+		b->mapped_private = true;
 	ref->id = b->id;
 	ref->offset = b->offset;
 	ref->file_len = b->len; /* the whole file is mapped: offset is inside */
@@ -495,10 +525,11 @@ void jp__share_release(jp_backing *b)
 {
 	jp_pool *p = b->pool;
 	if (p) {
-		if (!keep_spare(&p->share, b))
+		bool kept = keep_spare(p, b);
+		if (!kept)
 			unlink(b->path);
-		if (p->n_workers)
-			jp__sched_release(p, &b->id, 1);
+		if (!kept || b->mapped_private)
+			forget_id(p, b->id);
 		if (b->prev)
 			b->prev->next = b->next;
 		else
@@ -604,10 +635,10 @@ static int make_shared(jp_pool *p, const jp_array *like, bool copy, bool zero, j
 	}
 	jp_backing *b = NULL;
 	char *spare;
-	bool recycled = !copy && take_spare(&p->share, nbytes, &spare) == 0;
-	if (recycled && !(b = pool_backing(p, spare, nbytes))) {
-		unlink(spare);
-		free(spare);
+	uint64_t id;
+	bool recycled = !copy && take_spare(p, nbytes, &spare, &id) == 0;
+	if (recycled && !(b = pool_backing(p, spare, nbytes, id))) {
+		lose_file(p, spare, id);
 		return -ENOMEM;
 	}
 	if (!recycled && (err = jp__share_dump(p, like, copy, false, &b)))
@@ -656,7 +687,7 @@ int jp__map_shared(jp__mapcache *mc, const jp__shared_ref *ref, void **data, boo
 		   char *err, size_t errlen)
 {
 	for (size_t i = 0; i < mc->n; i++)
-		if (mc->m[i].id == ref->id) {
+		if (mc->m[i].id == ref->id && mc->m[i].mode == ref->mode) {
 			*data = (uint8_t *)mc->m[i].base + ref->offset;
 			*readonly = mc->m[i].readonly;
 			return 0;
@@ -690,8 +721,8 @@ int jp__map_shared(jp__mapcache *mc, const jp__shared_ref *ref, void **data, boo
 		jp__msgf(err, errlen, "cannot map shared array %s: %s", ref->path, strerror(-e));
 		return e;
 	}
-	mc->m[mc->n++] = (jp__mapping){ .id = ref->id, .base = base, .len = ref->file_len,
-					.readonly = ref->mode == JP__MMAP_R };
+	mc->m[mc->n++] = (jp__mapping){ .id = ref->id, .mode = ref->mode, .base = base,
+					.len = ref->file_len, .readonly = ref->mode == JP__MMAP_R };
 	*data = (uint8_t *)base + ref->offset;
 	*readonly = ref->mode == JP__MMAP_R;
 	return 0;
@@ -699,11 +730,12 @@ int jp__map_shared(jp__mapcache *mc, const jp__shared_ref *ref, void **data, boo
 
 void jp__unmap_shared(jp__mapcache *mc, uint64_t id)
 {
-	for (size_t i = 0; i < mc->n; i++)
+	for (size_t i = 0; i < mc->n;)
 		if (mc->m[i].id == id) {
 			munmap(mc->m[i].base, mc->m[i].len);
 			mc->m[i] = mc->m[--mc->n];
-			return;
+		} else {
+			i++;
 		}
 }
 

@@ -95,6 +95,20 @@ static int leak(jp_task *t)
 }
 JP_TASK(leak);
 
+/* Read every page of argument 0: the worker maps all of it. */
+static int read_all(jp_task *t)
+{
+	jp_array a;
+	if (jp_task_arg_array(t, 0, &a))
+		return jp_task_fail(t, "no array");
+	const volatile uint8_t *d = a.data;
+	uint64_t sum = 0;
+	for (size_t i = 0; i < jp_array_nbytes(&a); i += 4096)
+		sum += d[i];
+	return jp_task_set_result(t, &sum, sizeof sum);
+}
+JP_TASK(read_all);
+
 static jp_pool *open_with(jp_options opt)
 {
 	jp_pool *pool;
@@ -306,6 +320,49 @@ START_TEST(max_tasks_per_worker_recycles)
 	ck_assert_uint_ge(distinct, 8);
 	ck_assert_uint_ge(jp_pool_spawn_count(pool) - spawned, 6);
 	jp_call_free(c);
+	jp_pool_close(pool);
+	jpt_assert_no_children();
+}
+END_TEST
+
+/* Pages of a shared array that a worker maps are the file's, not growth:
+ * a worker that reads 64 MiB of one after its baseline was taken stays,
+ * under a 16M bound. */
+START_TEST(shared_pages_are_not_growth)
+{
+	jp_options opt = JP_OPTIONS_INIT;
+	opt.n_jobs = 2;
+	opt.max_rss_growth = "16M";
+	opt.batch_size = "1";
+	jp_pool *pool = open_with(opt);
+	size_t shape[1] = { 8u << 20 };
+	jp_array big;
+	ck_assert_int_eq(jp_array_alloc_shared(pool, JP_FLOAT64, 1, shape, &big), 0);
+	memset(big.data, 1, jp_array_nbytes(&big));
+	/* each worker's first batch (200 ms: both get one) sets its baseline;
+	 * a batch a second later, reading the array, is measured */
+	int64_t how[2] = { 200, 200 };
+	jp_call *c = acts(pool, how, 2);
+	ck_assert_int_eq(jp_call_run(c), 0);
+	int64_t pids[2];
+	for (size_t i = 0; i < 2; i++) {
+		const void *d;
+		size_t len;
+		ck_assert_int_eq(jp_call_result(c, i, &d, &len), 0);
+		memcpy(&pids[i], d, sizeof pids[i]);
+	}
+	ck_assert(pids[0] != pids[1]);
+	jp_call_free(c);
+	sleep_ms(1100);
+	ck_assert_int_eq(jp_call_new(&c, pool), 0);
+	ck_assert_int_eq(jp_call_arg_array(c, &big), 0);
+	for (int i = 0; i < 4; i++)
+		ck_assert_int_ge(jp_call_add(c, "read_all"), 0);
+	ck_assert_int_eq(jp_call_run(c), 0);
+	jp_call_free(c);
+	quick_call_works(pool);
+	ck_assert_uint_eq(jp_pool_spawn_count(pool), 2);
+	jp_array_release(&big);
 	jp_pool_close(pool);
 	jpt_assert_no_children();
 }
@@ -635,6 +692,7 @@ static Suite *faults_suite(void)
 	tcase_add_test(tc, options_for_faults_are_checked);
 	tcase_add_test(tc, max_tasks_per_worker_recycles);
 	tcase_add_test(tc, memory_growth_recycles);
+	tcase_add_test(tc, shared_pages_are_not_growth);
 	tcase_add_test(tc, quick_deaths_are_throttled);
 	tcase_add_test(tc, sigint_interrupts_the_call);
 	tcase_add_test(tc, sigint_at_default_ends_the_program_cleanly);

@@ -88,6 +88,22 @@ static int files_in(const char *dir)
 	return n;
 }
 
+/* The path of the one file in dir. */
+static void only_file(const char *dir, char *path, size_t cap)
+{
+	DIR *d = opendir(dir);
+	ck_assert_ptr_nonnull(d);
+	struct dirent *de;
+	int n = 0;
+	while ((de = readdir(d)))
+		if (de->d_name[0] != '.') {
+			snprintf(path, cap, "%s/%s", dir, de->d_name);
+			n++;
+		}
+	closedir(d);
+	ck_assert_int_eq(n, 1);
+}
+
 static double *vector(size_t n, double start)
 {
 	double *v;
@@ -294,16 +310,18 @@ START_TEST(shared_arrays_are_reused_and_released)
 	ck_assert(((const double *)d)[0] + ((const double *)d)[1] == 101.0);
 	jp_call_free(c);
 
-	char folder[512];
+	char folder[512], file[1024];
 	snprintf(folder, sizeof folder, "%s", jp_pool_temp_folder(pool));
+	only_file(folder, file, sizeof file);
+	int maps = mapped_by_workers(pool, file);
+	ck_assert_int_ge(maps, 1);
 	jp_array_release(&sh);
-	/* the file is kept, pages and all, for the next dump of its size */
+	/* the file is kept, pages and all, for the next dump of its size, and
+	 * the workers keep their mappings of it */
 	ck_assert_int_eq(files_in(folder), 1);
-	/* the workers unmap it once told; give the frames a moment to land */
-	for (int i = 0; i < 1000 && mapped_by_workers(pool, folder); i++)
-		usleep(1000);
-	ck_assert_int_eq(mapped_by_workers(pool, folder), 0);
-	/* the next share reuses it, with its own contents */
+	ck_assert_int_eq(mapped_by_workers(pool, file), maps);
+	/* the next share reuses it, with its own contents, seen through the
+	 * mappings the workers have */
 	for (size_t i = 0; i < N; i++)
 		v[i] = 2.0;
 	ck_assert_int_eq(jp_share(pool, &src, &sh), 0);
@@ -317,7 +335,21 @@ START_TEST(shared_arrays_are_reused_and_released)
 		total += ((const double *)d)[i];
 	ck_assert(total == 2.0 * N);
 	jp_call_free(c);
+	ck_assert_int_eq(mapped_by_workers(pool, file), maps);
 	jp_array_release(&sh);
+	/* sixteen larger files released after it: the oldest spare is dropped,
+	 * and the workers unmap it once told (give the frames a moment) */
+	enum { K = 16 };
+	jp_array big[K];
+	size_t shape[1] = { 3 * N };
+	for (int i = 0; i < K; i++)
+		ck_assert_int_eq(jp_array_alloc_shared(pool, JP_FLOAT64, 1, shape, &big[i]), 0);
+	for (int i = 0; i < K; i++)
+		jp_array_release(&big[i]);
+	ck_assert_int_eq(access(file, F_OK), -1);
+	for (int i = 0; i < 1000 && mapped_by_workers(pool, file); i++)
+		usleep(1000);
+	ck_assert_int_eq(mapped_by_workers(pool, file), 0);
 	free(v);
 	jp_pool_close(pool);
 	jpt_assert_no_children();
