@@ -101,21 +101,19 @@ static void entry_name(const jp__digest *key, char name[40])
 jp__digest jp__memory_key(const char *task, uint64_t version, bool map, uint64_t n,
 			  const jp__digest *shared, const jp__digest *item)
 {
-	/* fixed-size fields first, then the name: no two inputs run together */
-	struct {
+	/* fixed-size fields first, then the name: no two inputs run together.
+	 * One buffer on the stack: a key cannot fail for want of memory. */
+	struct key_fields {
 		char domain[16];
 		uint64_t version, map, n;
 		jp__digest shared, item;
 	} k = { .domain = "jobpool memo 1", .version = version, .map = map, .n = n,
 		.shared = *shared, .item = item ? *item : (jp__digest){ 0 } };
-	jp__hasher *h;
-	if (jp__hasher_new(&h))
-		return (jp__digest){ 0 };
-	jp__hasher_update(h, &k, sizeof k);
-	jp__hasher_update(h, task, strlen(task));
-	jp__digest d = jp__hasher_digest(h);
-	jp__hasher_free(h);
-	return d;
+	uint8_t buf[sizeof k + JP__MAX_TASK_NAME];
+	size_t len = strnlen(task, JP__MAX_TASK_NAME);
+	memcpy(buf, &k, sizeof k);
+	memcpy(buf + sizeof k, task, len);
+	return jp__digest_of(buf, sizeof k + len);
 }
 
 /* ---- the header ---------------------------------------------------------- */
@@ -125,16 +123,14 @@ static void put64(uint8_t *p, uint64_t v) { memcpy(p, &v, 8); }
 static uint32_t get32(const uint8_t *p) { uint32_t v; memcpy(&v, p, 4); return v; }
 static uint64_t get64(const uint8_t *p) { uint64_t v; memcpy(&v, p, 8); return v; }
 
+/* The fields before the checksum and the name: bytes [80, 88) are the
+ * checksum itself. */
 static uint64_t header_sum(const uint8_t *h, uint32_t name_len)
 {
-	jp__hasher *x;
-	if (jp__hasher_new(&x))
-		return 0;
-	jp__hasher_update(x, h, 80);
-	jp__hasher_update(x, h + FIXED_LEN, name_len);
-	uint64_t s = jp__hasher_digest(x).lo;
-	jp__hasher_free(x);
-	return s;
+	uint8_t buf[80 + 255];
+	memcpy(buf, h, 80);
+	memcpy(buf + 80, h + FIXED_LEN, name_len);
+	return jp__digest_of(buf, 80 + name_len).lo;
 }
 
 /* Encode a header into h (HEADER_MAX bytes); its length. */
