@@ -207,6 +207,24 @@ JP_API int jp_task_register(const char *name, jp_task_fn fn);
 	}                                                               \
 	_Static_assert(1, #fn)
 
+/*
+ * Register a task with a version, for result caches (jp_memory_open): a
+ * cached result is used only by the version that computed it. Bump the
+ * version whenever the task's code changes what it computes: it is C's
+ * counterpart of joblib's check of a cached function's code. Tasks
+ * registered with jp_task_register (or JP_TASK) have version 0. -EEXIST
+ * when the name is taken by another function or another version.
+ */
+JP_API int jp_task_register_version(const char *name, jp_task_fn fn, uint64_t version);
+
+/* JP_TASK with a version: `JP_TASK_VERSION(fn, 2);`. */
+#define JP_TASK_VERSION(fn, version)                                        \
+	__attribute__((constructor)) static void jp_register_##fn(void)     \
+	{                                                                   \
+		(void)jp_task_register_version(#fn, fn, (uint64_t)(version)); \
+	}                                                                   \
+	_Static_assert(1, #fn)
+
 /* The task's name, as registered. */
 JP_API const char *jp_task_name(const jp_task *task);
 
@@ -482,6 +500,79 @@ JP_API int jp_call_error(const jp_call *call, size_t *index,
 
 /* Free a call and its results. NULL is accepted. */
 JP_API void jp_call_free(jp_call *call);
+
+/* ------------------------------------------------------------------ */
+/* Result cache (joblib's Memory)                                      */
+/* ------------------------------------------------------------------ */
+
+/*
+ * A cache of task results in a directory that persists between runs: a
+ * call given one (jp_call_set_memory) dispatches only the items whose
+ * results it does not hold, and takes the others from disk. An item's key
+ * is its task's name and version (jp_task_register_version) and an XXH3-128
+ * hash of its arguments, the call's shared ones included: scalars and
+ * bytes by value, arrays by dtype, shape, order and content. See
+ * jp_memory_open(3).
+ */
+typedef struct jp_memory jp_memory;
+
+typedef struct jp_memory_options {
+	const char *bytes_limit;   /* keep entries under this many bytes, evicting the
+				    * least recently used: "1G"; NULL or "none": no limit */
+	const char *on_unwritable; /* the directory cannot be made or written: "fail"
+				    * (jp_memory_open fails) or "compute" (calls compute
+				    * and store nothing) */
+	int verbose;               /* 0 silent; 1 corrupt entries, failed stores and
+				    * evictions on stderr; 2 also each call's hits */
+} jp_memory_options;
+
+#define JP_MEMORY_OPTIONS_INIT \
+	{ .bytes_limit = NULL, .on_unwritable = "fail", .verbose = 0 }
+
+/*
+ * Open (making it, and its parents, if needed) the cache in directory
+ * `dir`; options NULL means JP_MEMORY_OPTIONS_INIT. On failure *mem is
+ * NULL and jp_memory_errmsg(NULL) names the directory and the error.
+ */
+JP_API int jp_memory_open(jp_memory **mem, const char *dir, const jp_memory_options *options);
+
+/* Close the cache; its entries stay on disk. Results already taken from
+ * it stay valid until their calls are freed. NULL is accepted. */
+JP_API void jp_memory_close(jp_memory *mem);
+
+/* The detail of the cache's last error (or failed store); with NULL, of
+ * this thread's last failed jp_memory_open. Empty when there was none. */
+JP_API const char *jp_memory_errmsg(const jp_memory *mem);
+
+/* Remove every entry (and leftover temporary file) of the cache. */
+JP_API int jp_memory_clear(jp_memory *mem);
+
+/* Remove the entries of one task, whatever their version. */
+JP_API int jp_memory_clear_task(jp_memory *mem, const char *task);
+
+/* What the cache did since it was opened. */
+typedef struct jp_memory_stats {
+	uint64_t hits;          /* items (or maps) whose result came from disk */
+	uint64_t misses;        /* ... that were computed */
+	uint64_t stored;        /* entries written */
+	uint64_t store_failures; /* results that could not be stored */
+	uint64_t corrupt;       /* entries found corrupt or truncated, recomputed */
+	uint64_t evicted;       /* entries removed to stay under bytes_limit */
+	uint64_t hashed_bytes;  /* argument bytes hashed into keys */
+} jp_memory_stats;
+
+JP_API int jp_memory_stats_get(const jp_memory *mem, jp_memory_stats *stats);
+
+/*
+ * Give a call a cache (NULL: none), before any argument or item is added:
+ * arguments are hashed as they are added. Builder calls are cached item
+ * by item; a map as a whole (its task, version, n and shared arguments).
+ * Streams (jp_call_start, jp_call_stream) and generators
+ * (jp_call_generate) are not cached in this version: they refuse with
+ * JP_ENOTSUP. A cached task's result must depend only on its arguments,
+ * not on its index or its worker.
+ */
+JP_API int jp_call_set_memory(jp_call *call, jp_memory *mem);
 
 #ifdef __cplusplus
 }

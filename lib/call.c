@@ -86,6 +86,8 @@ long jp_call_add(jp_call *c, const char *task)
 	/* an item's arguments start 64-byte aligned, as they will in a frame */
 	if ((err = jp__buf_pad(&c->item_args, 64)))
 		return err;
+	if (c->memo && (err = jp__memo_item(c, c->n)))
+		return err;
 	c->items[k] = (jp__item){ .task = idx, .off = c->item_args.len };
 	return (long)c->n++;
 }
@@ -129,7 +131,10 @@ int jp_call_arg_i64(jp_call *c, int64_t v)
 	if (!c || !arg_allowed(c))
 		return -EINVAL;
 	size_t before = arg_target(c)->len;
-	return add_arg(c, jp__args_put_i64(arg_target(c), v), before);
+	int err = add_arg(c, jp__args_put_i64(arg_target(c), v), before);
+	if (!err && c->memo)
+		jp__memo_scalar(c, JP__ARG_I64, &v, sizeof v);
+	return err;
 }
 
 int jp_call_arg_f64(jp_call *c, double v)
@@ -137,7 +142,10 @@ int jp_call_arg_f64(jp_call *c, double v)
 	if (!c || !arg_allowed(c))
 		return -EINVAL;
 	size_t before = arg_target(c)->len;
-	return add_arg(c, jp__args_put_f64(arg_target(c), v), before);
+	int err = add_arg(c, jp__args_put_f64(arg_target(c), v), before);
+	if (!err && c->memo)
+		jp__memo_scalar(c, JP__ARG_F64, &v, sizeof v);
+	return err;
 }
 
 int jp_call_arg_bytes(jp_call *c, const void *data, size_t len)
@@ -145,7 +153,10 @@ int jp_call_arg_bytes(jp_call *c, const void *data, size_t len)
 	if (!c || (len && !data) || !arg_allowed(c))
 		return -EINVAL;
 	size_t before = arg_target(c)->len;
-	return add_arg(c, jp__args_put_bytes(arg_target(c), data, len), before);
+	int err = add_arg(c, jp__args_put_bytes(arg_target(c), data, len), before);
+	if (!err && c->memo)
+		jp__memo_scalar(c, JP__ARG_BYTES, data, len);
+	return err;
 }
 
 static int push_id(jp_call *c, uint64_t id)
@@ -241,12 +252,15 @@ int jp__call_arg_array_mode(jp_call *c, const jp_array *a, int mode)
 	if (!c || !a || !arg_allowed(c))
 		return -EINVAL;
 	size_t before = arg_target(c)->len;
-	return add_arg(c, put_array(c, arg_target(c), a, mode), before);
+	int err = add_arg(c, put_array(c, arg_target(c), a, mode), before);
+	if (!err && c->memo)
+		jp__memo_array(c, a);
+	return err;
 }
 
 /* r+ and w+: what the workers wrote into a dumped array goes back to the
  * caller's array. */
-static int copy_back(jp_call *c)
+int jp__call_copy_back(jp_call *c)
 {
 	for (size_t i = 0; i < c->ndumps; i++) {
 		jp__call_dump *d = &c->dumps[i];
@@ -328,11 +342,12 @@ int jp__call_encode_batch(jp_call *c, uint64_t call_id, size_t seq, size_t first
 			return err;
 		for (size_t i = first; i < first + count && !err; i++) {
 			const jp__item *it = &c->items[i - c->item_base];
+			size_t at = jp__call_item_index(c, i);
 			*jp__call_slot(c, i) = (jp__slot){ .status = JP__PENDING, .task = it->task,
-							   .begin = i, .end = i + 1 };
+							   .begin = at, .end = at + 1 };
 			if (i >= c->nslots)
 				c->nslots = i + 1;
-			jp__unit u = { .seq = i, .begin = i, .end = i + 1, .task = it->task,
+			jp__unit u = { .seq = i, .begin = at, .end = at + 1, .task = it->task,
 				       .nargs = it->nargs, .args = c->item_args.data + it->off,
 				       .args_len = it->len };
 			err = jp__batch_add(b, start, &u);
@@ -356,6 +371,8 @@ static void drop_results(jp_call *c)
 	for (size_t i = 0; i < c->nblocks; i++)
 		free_block(c->blocks[i]);
 	c->nblocks = 0;
+	if (c->memo)
+		jp__memo_drop(c);
 	c->nslots = c->slot_base = 0;
 	jp__buf_free(&c->output);
 	c->output_ready = false;
@@ -372,16 +389,18 @@ static int layout_item_slots(jp_call *c)
 	int err = ensure_slots(c, c->n);
 	if (err)
 		return err;
-	for (size_t i = 0; i < c->n; i++)
+	for (size_t i = 0; i < c->n; i++) {
+		size_t at = jp__call_item_index(c, i);
 		c->slots[i] = (jp__slot){ .status = JP__PENDING, .task = c->items[i].task,
-					  .begin = i, .end = i + 1 };
+					  .begin = at, .end = at + 1 };
+	}
 	c->nslots = c->n;
 	return 0;
 }
 
 /* Forget the previous run and lay out the slots of a builder call. A
  * generator starts again from its first item. */
-static int reset_for_run(jp_call *c)
+int jp__call_reset(jp_call *c)
 {
 	drop_results(c);
 	if (c->is_map)
@@ -485,17 +504,36 @@ void jp__call_describe(const jp_call *c, size_t seq, char *buf, size_t cap)
 			 jp__call_task_of(c, seq));
 }
 
-static int keep_block(jp_call *c, jp__block *block)
+static int reserve_blocks(jp_call *c, size_t more)
 {
-	if (c->nblocks == c->blocks_cap) {
+	if (c->nblocks + more > c->blocks_cap) {
 		size_t cap = c->blocks_cap ? c->blocks_cap * 2 : 16;
+		while (cap < c->nblocks + more)
+			cap *= 2;
 		jp__block **b = realloc(c->blocks, cap * sizeof *b);
 		if (!b)
 			return -ENOMEM;
 		c->blocks = b;
 		c->blocks_cap = cap;
 	}
+	return 0;
+}
+
+static int keep_block(jp_call *c, jp__block *block)
+{
+	if (reserve_blocks(c, 1))
+		return -ENOMEM;
 	c->blocks[c->nblocks++] = block;
+	return 0;
+}
+
+int jp__call_adopt_blocks(jp_call *c, jp_call *from)
+{
+	if (reserve_blocks(c, from->nblocks))
+		return -ENOMEM;
+	memcpy(c->blocks + c->nblocks, from->blocks, from->nblocks * sizeof *c->blocks);
+	c->nblocks += from->nblocks;
+	from->nblocks = 0;
 	return 0;
 }
 
@@ -559,7 +597,7 @@ int jp__call_ingest(jp_call *c, uint64_t call_id, uint8_t *frame, size_t len, bo
 }
 
 /* Slots that never got a result were cancelled by the failure. */
-static void finish_run(jp_call *c)
+void jp__call_finish(jp_call *c)
 {
 	for (size_t i = c->slot_base; i < c->nslots; i++)
 		if (jp__call_slot(c, i)->status == JP__PENDING)
@@ -586,7 +624,7 @@ static int begin_run(jp_call *c)
 		jp__pool_set_error(p, "the pool is already running a call: one call at a time per pool");
 		return -EBUSY;
 	}
-	int err = reset_for_run(c);
+	int err = jp__call_reset(c);
 	if (err)
 		__atomic_store_n(&p->busy, false, __ATOMIC_RELEASE);
 	return err;
@@ -596,13 +634,13 @@ static int begin_run(jp_call *c)
 static int end_run(jp_call *c, int err)
 {
 	jp_pool *p = c->pool;
-	int back = copy_back(c);
+	int back = jp__call_copy_back(c);
 	if (!err && back) {
 		jp__pool_set_error(p, "copying shared arrays back: %s", jp_strerror(back));
 		err = back;
 	}
 	__atomic_store_n(&p->busy, false, __ATOMIC_RELEASE);
-	finish_run(c);
+	jp__call_finish(c);
 	if (err && !c->err)
 		jp__call_fail(c, err, 0, "%s", p->errmsg[0] ? p->errmsg : jp_strerror(err));
 	return c->err;
@@ -612,17 +650,26 @@ int jp_call_run(jp_call *c)
 {
 	if (!c)
 		return -EINVAL;
+	if (c->memo) {
+		c->inline_run = jp__runs_tasks_of(c->pool);
+		return jp__memo_run(c);
+	}
+	return jp__call_run_plain(c);
+}
+
+int jp__call_run_plain(jp_call *c)
+{
 	/* A task calling the pool that runs it: the pool is busy with the call
 	 * the task belongs to, so this one runs here, in the task's thread, as
 	 * joblib runs a nested call sequentially. */
 	c->inline_run = jp__runs_tasks_of(c->pool);
 	if (c->inline_run) {
-		int err = reset_for_run(c);
+		int err = jp__call_reset(c);
 		if (!err && c->make_item)
 			err = jp__call_make_all_items(c);
 		if (!err)
 			err = jp__threads_run_here(c);
-		finish_run(c);
+		jp__call_finish(c);
 		if (err && !c->err)
 			jp__call_fail(c, err, 0, "%s", jp_strerror(err));
 		return c->err;
@@ -637,6 +684,10 @@ int jp_call_generate(jp_call *c, jp_item_fn make_item, void *ctx)
 {
 	if (!c || !make_item || c->is_map || c->n || c->run.active)
 		return -EINVAL;
+	if (c->memo) {
+		jp__pool_set_error(c->pool, "jp_call_generate: a call with a cache (jp_call_set_memory) cannot make its items on demand in this version: add them with jp_call_add");
+		return JP_ENOTSUP;
+	}
 	c->make_item = make_item;
 	c->make_ctx = ctx;
 	return 0;
@@ -655,6 +706,11 @@ int jp_call_start(jp_call *c, int order)
 {
 	if (!c || (order != JP_ORDERED && order != JP_UNORDERED))
 		return -EINVAL;
+	if (c->memo) {
+		/* refused rather than run without the cache the caller asked for */
+		jp__pool_set_error(c->pool, "a call with a cache (jp_call_set_memory) cannot be streamed in this version: run it with jp_call_run");
+		return JP_ENOTSUP;
+	}
 	if (jp__runs_tasks_of(c->pool)) {
 		/* its results would come while the task's own call waits on it */
 		jp__call_fail(c, -EDEADLK, 0, "a task cannot stream a call on the pool that runs it: use jp_call_run, which runs the call in the task's thread");
@@ -769,6 +825,7 @@ void jp_call_free(jp_call *c)
 		return;
 	jp_call_stop(c);
 	drop_results(c);
+	jp__memo_free(c);
 	/* the files dumped for this call go, and workers unmap the caller's */
 	for (size_t i = 0; i < c->ndumps; i++)
 		jp__share_release(c->dumps[i].b);

@@ -162,6 +162,7 @@ int jp__cgroup_cpu_limit(const char *sysfs_root, const char *proc_cgroup);
 typedef struct jp__task_entry {
 	const char *name;
 	jp_task_fn fn;
+	uint64_t version;    /* jp_task_register_version: part of cache keys */
 } jp__task_entry;
 
 const jp__task_entry *jp__task_lookup(const char *name, size_t len);

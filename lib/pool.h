@@ -254,7 +254,21 @@ struct jp_call {
 	/* run by a task of its own pool, in the task's thread: the pool's
 	 * message is left alone, other threads of the pool may be writing it */
 	bool inline_run;
+
+	/* A result cache (jp_call_set_memory): the arguments' hashes, the
+	 * results taken from it (call_memory.c); NULL: none. */
+	struct jp__call_memo *memo;
+	/* The misses of a cached call run as a call of their own: item i here
+	 * is item origin[i] of that call, which tasks and messages see. NULL:
+	 * item i is item i. */
+	const size_t *origin;
 };
+
+/* The index a builder's item i has for its task and in messages. */
+static inline size_t jp__call_item_index(const jp_call *c, size_t i)
+{
+	return c->origin ? c->origin[i] : i;
+}
 
 /* jp_call_arg_array with the workers' map mode chosen (enum jp__mmap_mode)
  * rather than the pool's (-1): a built-in's output must be writable in any
@@ -309,6 +323,32 @@ int jp__sched_ready(jp_call *c, size_t seq);
 
 /* Room for n result slots (a scheduler that lays out a map's slots itself). */
 int jp__call_reserve_slots(jp_call *c, size_t n);
+
+/* ---- call.c, for call_memory.c: a run in pieces ----------------------- */
+
+/* jp_call_run without the cache: on the pool, or inline in a task. */
+int jp__call_run_plain(jp_call *c);
+/* Forget the last run's results and lay out a builder's slots. */
+int jp__call_reset(jp_call *c);
+/* The run is over: slots without a result were cancelled; results readable. */
+void jp__call_finish(jp_call *c);
+/* r+ and w+: what workers wrote into the call's dumped arrays goes back. */
+int jp__call_copy_back(jp_call *c);
+/* Take over the result frames of `from` (its slots point into them). */
+int jp__call_adopt_blocks(jp_call *c, jp_call *from);
+
+/* ---- call_memory.c: a call with a result cache ----------------------- */
+
+/* After item `index` is added (before it counts), and after each argument:
+ * the hashes that make the keys. Only jp__memo_item can fail (-ENOMEM). */
+int jp__memo_item(jp_call *c, size_t index);
+void jp__memo_scalar(jp_call *c, uint32_t kind, const void *data, size_t len);
+void jp__memo_array(jp_call *c, const jp_array *a);
+/* jp_call_run of a call with a cache: hits from disk, misses on the pool. */
+int jp__memo_run(jp_call *c);
+/* Give back the results taken from the cache by the last run. */
+void jp__memo_drop(jp_call *c);
+void jp__memo_free(jp_call *c);
 
 /* ---- threads.c: the thread backend, and nesting -------------------- */
 

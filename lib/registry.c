@@ -47,13 +47,19 @@ static int grow_locked(void)
 
 int jp_task_register(const char *name, jp_task_fn fn)
 {
+	return jp_task_register_version(name, fn, 0);
+}
+
+int jp_task_register_version(const char *name, jp_task_fn fn, uint64_t version)
+{
 	if (!name || !fn || !*name || strlen(name) > JP__MAX_TASK_NAME)
 		return -EINVAL;
 	int err = 0;
 	pthread_mutex_lock(&registry_lock);
 	jp__task_entry *e = find_locked(name, strlen(name));
 	if (e) {
-		err = e->fn == fn ? 0 : -EEXIST;
+		/* two versions of one name would make cached results ambiguous */
+		err = e->fn == fn && e->version == version ? 0 : -EEXIST;
 	} else if (nentries == capacity && grow_locked()) {
 		err = -ENOMEM;
 	} else if (!(e = malloc(sizeof *e)) || !(e->name = strdup(name))) {
@@ -61,6 +67,7 @@ int jp_task_register(const char *name, jp_task_fn fn)
 		err = -ENOMEM;
 	} else {
 		e->fn = fn;
+		e->version = version;
 		entries[nentries++] = e;
 	}
 	pthread_mutex_unlock(&registry_lock);

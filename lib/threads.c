@@ -269,7 +269,8 @@ static void run_share(jp__thread *th, tcall *tc)
 		/* a builder's items: stop at once when another runner failed */
 		for (size_t i = first; i < end && !stop; i++) {
 			const jp__item *it = &c->items[i];
-			jp__unit u = { .seq = i, .begin = i, .end = i + 1, .task = it->task,
+			size_t at = jp__call_item_index(c, i);
+			jp__unit u = { .seq = i, .begin = at, .end = at + 1, .task = it->task,
 				       .nargs = it->nargs, .args = c->item_args.data + it->off,
 				       .args_len = it->len };
 			stop = run_one(th, tc, &u, frame) ||

@@ -5,7 +5,7 @@
 # engines pass them. One line per suite; a failing suite's output follows.
 dir="${top_builddir:-.}/tests"
 fail=0
-for s in test-pool test-errors test-lifecycle test-share test-matmul test-threads test-stream test-faults; do
+for s in test-pool test-errors test-lifecycle test-share test-matmul test-threads test-stream test-faults test-memory; do
 	if [ ! -x "$dir/$s" ]; then
 		echo "FAIL: $s: $dir/$s not built"; fail=1; continue
 	fi

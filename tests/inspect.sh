@@ -3,7 +3,8 @@
 # --json checked against what the pool itself says, watch under a
 # pseudo-terminal, clean after a SIGKILLed master (and never a live pool,
 # never another user's files), file on good and bad .npy files, trace on a
-# trace of examples/matmul --small, and the exit codes. Everything goes to
+# trace of examples/matmul --small, cache on a result cache (whole, then
+# with a cut entry), and the exit codes. Everything goes to
 # a folder of its own; nothing is left behind: no process, no file.
 top="${top_builddir:-.}"
 I="$top/tools/jobpool-inspect"
@@ -331,6 +332,59 @@ EOF
 	code 4 "trace on a .npy file" "$I" trace "$work/good.npy"
 else
 	echo "SKIP: trace (examples/matmul not built)"
+fi
+
+# ---- cache -------------------------------------------------------------------------------------------
+if "$T" --cache "$work/cache"; then
+	code 0 "cache on a result cache" "$I" cache "$work/cache"
+	check "cache counts 5 entries" grep -q "^cache $work/cache: 5 entries" "$work/out"
+	check "cache lists cached_block version 7 three times" \
+		test "$(grep -c ' cached_block  *7 ' "$work/out")" -eq 3
+	check "cache totals per task" grep -q "^quick  *2 " "$work/out"
+	"$I" cache --json "$work/cache" > "$work/cache.json"
+	check "cache --json" py "$work/cache.json" "$work/cache" <<'EOF'
+import json, os, sys
+d = json.load(open(sys.argv[1]))
+assert d["dir"] == sys.argv[2], d["dir"]
+e = d["entries"]
+assert len(e) == 5, e
+assert [x["last_used"] for x in e] == sorted((x["last_used"] for x in e), reverse=True)
+blocks = [x for x in e if x["task"] == "cached_block"]
+# used in the order 1000, 2000, 3000 bytes: the most recent first
+assert [x["payload_bytes"] for x in blocks] == [3000, 2000, 1000], blocks
+assert all(x["version"] == 7 and x["ok"] and x["problem"] is None for x in blocks)
+assert all(x["version"] == 0 for x in e if x["task"] == "quick")
+for x in e:
+    p = os.path.join(sys.argv[2], x["key"] + ".jpc")
+    assert os.path.getsize(p) == x["bytes"], x
+t = d["totals"]
+assert t["entries"] == 5 and t["bad_entries"] == 0 and t["temporary_files"] == 0, t
+assert t["bytes"] == sum(x["bytes"] for x in e), t
+assert t["payload_bytes"] == 6000, t
+assert {k["task"]: k["entries"] for k in t["tasks"]} == {"cached_block": 3, "quick": 2}, t
+EOF
+	# a cut entry is listed with its problem; a store's leftover is counted
+	cut=$(ls "$work/cache"/*.jpc | head -n 1)
+	truncate -s 50 "$cut"
+	: > "$work/cache/.jpc-tmp-0123456789abcdef"
+	code 0 "cache with a cut entry" "$I" cache "$work/cache"
+	check "cache says one entry is unreadable" grep -q "1 unreadable" "$work/out"
+	check "cache names the problem" grep -q "not a cache entry" "$work/out"
+	check "cache counts the temporary file" grep -q "1 temporary file" "$work/out"
+	"$I" cache --json "$work/cache" > "$work/cache.json"
+	check "cache --json marks the cut entry" py "$work/cache.json" <<'EOF'
+import json, sys
+d = json.load(open(sys.argv[1]))
+bad = [x for x in d["entries"] if not x["ok"]]
+assert len(bad) == 1 and bad[0]["task"] is None and "not a cache entry" in bad[0]["problem"], bad
+assert d["totals"]["bad_entries"] == 1 and d["totals"]["temporary_files"] == 1, d["totals"]
+EOF
+	code 2 "cache on a missing folder" "$I" cache "$work/no-such-cache"
+	code 4 "cache on a file" "$I" cache "$cut"
+	code 1 "cache without a folder" "$I" cache
+	rm -rf "$work/cache"
+else
+	bad "inspect-target --cache failed"
 fi
 
 # ---- the live pool ends; nothing is left ------------------------------------------------------------

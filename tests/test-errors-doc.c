@@ -214,6 +214,107 @@ static int run_in_forked_child(char *msg)
 	return rc;
 }
 
+/* ---- result caches -------------------------------------------------------- */
+
+static int memory_open_with(const char *dir, jp_memory_options o, char *msg)
+{
+	jp_memory *m;
+	int rc = jp_memory_open(&m, dir, &o);
+	snprintf(msg, MSG_CAP, "%s", jp_memory_errmsg(NULL));
+	jp_memory_close(m);
+	return rc;
+}
+
+static int memory_not_a_directory(char *msg)
+{
+	/* a folder under a regular file: even root cannot make it */
+	char file[64] = "/tmp/jpt-errors-doc.XXXXXX", dir[96];
+	int fd = mkstemp(file);
+	if (fd < 0)
+		return -errno;
+	close(fd);
+	snprintf(dir, sizeof dir, "%s/cache", file);
+	int rc = memory_open_with(dir, (jp_memory_options)JP_MEMORY_OPTIONS_INIT, msg);
+	unlink(file);
+	return rc;
+}
+
+static int memory_dir_empty(char *msg)
+{
+	return memory_open_with("", (jp_memory_options)JP_MEMORY_OPTIONS_INIT, msg);
+}
+
+static int memory_bytes_limit_bad(char *msg)
+{
+	jp_memory_options o = JP_MEMORY_OPTIONS_INIT;
+	o.bytes_limit = "lots";
+	return memory_open_with("/tmp", o, msg);
+}
+
+static int memory_on_unwritable_unknown(char *msg)
+{
+	jp_memory_options o = JP_MEMORY_OPTIONS_INIT;
+	o.on_unwritable = "ignore";
+	return memory_open_with("/tmp", o, msg);
+}
+
+/* A call of p with a cache whose folder cannot be made ("compute"): the
+ * cases below refuse before any file would be touched. */
+static jp_memory *no_store(void)
+{
+	jp_memory_options o = JP_MEMORY_OPTIONS_INIT;
+	o.on_unwritable = "compute";
+	jp_memory *m = NULL;
+	jp_memory_open(&m, "/dev/null/cache", &o);
+	return m;
+}
+
+static int memory_stream(char *msg)
+{
+	jp_pool *p = pool2();
+	jp_memory *m = no_store();
+	jp_call *c;
+	jp_call_new(&c, p);
+	jp_call_set_memory(c, m);
+	jp_call_add(c, "echo");
+	int rc = jp_call_start(c, JP_ORDERED);
+	snprintf(msg, MSG_CAP, "%s", jp_pool_errmsg(p));
+	jp_call_free(c);
+	jp_memory_close(m);
+	jp_pool_close(p);
+	return rc;
+}
+
+static int memory_generate(char *msg)
+{
+	jp_pool *p = pool2();
+	jp_memory *m = no_store();
+	jp_call *c;
+	jp_call_new(&c, p);
+	jp_call_set_memory(c, m);
+	int rc = jp_call_generate(c, lazy_make, NULL);
+	snprintf(msg, MSG_CAP, "%s", jp_pool_errmsg(p));
+	jp_call_free(c);
+	jp_memory_close(m);
+	jp_pool_close(p);
+	return rc;
+}
+
+static int memory_after_arguments(char *msg)
+{
+	jp_pool *p = pool2();
+	jp_memory *m = no_store();
+	jp_call *c;
+	jp_map_new(&c, p, "echo", 10);
+	jp_call_arg_i64(c, 1);
+	int rc = jp_call_set_memory(c, m);
+	snprintf(msg, MSG_CAP, "%s", jp_pool_errmsg(p));
+	jp_call_free(c);
+	jp_memory_close(m);
+	jp_pool_close(p);
+	return rc;
+}
+
 static jp_array mat(jp_dtype t, size_t r, size_t k)
 {
 	jp_array a = { .dtype = t, .ndim = 2, .shape = { r, k } };
@@ -405,6 +506,13 @@ static const struct errcase {
 	{ "npy-truncated-header", npy_truncated_header },
 	{ "npy-bad-descr", npy_bad_descr },
 	{ "npy-bad-mode", npy_bad_mode },
+	{ "memory-not-a-directory", memory_not_a_directory },
+	{ "memory-dir-empty", memory_dir_empty },
+	{ "memory-bytes_limit-bad", memory_bytes_limit_bad },
+	{ "memory-on_unwritable-unknown", memory_on_unwritable_unknown },
+	{ "memory-stream", memory_stream },
+	{ "memory-generate", memory_generate },
+	{ "memory-after-arguments", memory_after_arguments },
 };
 #define NCASES (sizeof cases / sizeof cases[0])
 
@@ -422,7 +530,8 @@ static const char *code_name(int rc)
 		{ JP_EINTR, "JP_EINTR" },     { -EINVAL, "-EINVAL" },
 		{ -EBUSY, "-EBUSY" },         { -ECHILD, "-ECHILD" },
 		{ -ENOENT, "-ENOENT" },       { -EIO, "-EIO" },
-		{ -ENOMEM, "-ENOMEM" },       { 0, "0" },
+		{ -ENOMEM, "-ENOMEM" },       { -ENOTDIR, "-ENOTDIR" },
+		{ 0, "0" },
 	};
 	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
 		if (names[i].code == rc)

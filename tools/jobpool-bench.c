@@ -4,7 +4,7 @@
  * calling process.
  *
  *   jobpool-bench [--jobs N] [--n N] [--repeat R] [--backend B]
- *                 [--engine E] [--wait W] [--spin S] WORKLOAD
+ *                 [--engine E] [--wait W] [--spin S] [--dir DIR] WORKLOAD
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -54,6 +54,7 @@ struct config {
 	double spin;      /* spin_s; 0: the library's default */
 	const char *batch_size; /* the pool's batch_size; NULL: its default */
 	long kill_every_ms; /* chaos */
+	const char *dir;    /* memory: where the cache's folder goes; NULL: $TMPDIR or /tmp */
 	int retries;        /* chaos */
 };
 
@@ -540,6 +541,144 @@ static int run_memmap(const struct config *cfg)
 	} else {
 		print_failed("memmap", cfg->backend, n_jobs, rows);
 	}
+	return ok ? 0 : 1;
+}
+
+/* ---- memory ------------------------------------------------------------- */
+
+/* Block i of the memory workload: `words` float64 values of a formula, so
+ * that a wrong block (or another block's bytes) is seen. */
+static double block_value(int64_t i, size_t k)
+{
+	return (double)i * 0.25 + (double)k * 0.5;
+}
+
+static int bench_block(jp_task *t)
+{
+	int64_t i, words;
+	if (jp_task_arg_i64(t, 0, &i) || jp_task_arg_i64(t, 1, &words) || words < 0)
+		return jp_task_fail(t, "bench_block takes (i, words)");
+	double *out = jp_task_result_alloc(t, (size_t)words * sizeof *out);
+	if (!out)
+		return jp_task_fail(t, "out of memory");
+	for (size_t k = 0; k < (size_t)words; k++)
+		out[k] = block_value(i, k);
+	return 0;
+}
+JP_TASK(bench_block);
+
+/* A call of n blocks through the cache (none: mem NULL); its time
+ * (building, running; the results are checked after the clock stops). */
+static bool memory_call(jp_pool *pool, jp_memory *mem, size_t n, size_t words, double *seconds)
+{
+	jp_call *c;
+	double t0 = now();
+	bool ok = jp_call_new(&c, pool) == 0 && jp_call_set_memory(c, mem) == 0;
+	for (size_t i = 0; ok && i < n; i++)
+		ok = jp_call_add(c, "bench_block") >= 0 && jp_call_arg_i64(c, (int64_t)i) == 0 &&
+		     jp_call_arg_i64(c, (int64_t)words) == 0;
+	ok = ok && jp_call_run(c) == 0;
+	*seconds = now() - t0;
+	for (size_t i = 0; ok && i < n; i++) {
+		const void *d;
+		size_t len;
+		ok = jp_call_result(c, i, &d, &len) == 0 && len == words * sizeof(double);
+		for (size_t k = 0; ok && k < words; k++)
+			ok = ((const double *)d)[k] == block_value((int64_t)i, k);
+	}
+	if (!ok)
+		fprintf(stderr, "jobpool-bench: memory: %s\n", c ? jp_pool_errmsg(pool) : "no call");
+	jp_call_free(c);
+	return ok;
+}
+
+/* The rate of the digest that keys the cache and checks its entries, on
+ * `bytes` of resident memory. */
+static double hash_rate(size_t bytes, int repeat)
+{
+	uint8_t *buf = malloc(bytes);
+	double t[64];
+	if (!buf)
+		return -1;
+	memset(buf, 7, bytes);
+	jp__hasher *h;
+	if (jp__hasher_new(&h)) {
+		free(buf);
+		return -1;
+	}
+	if (repeat > 64)
+		repeat = 64;
+	volatile uint64_t sink = 0;
+	for (int r = 0; r < repeat; r++) {
+		double t0 = now();
+		jp__hasher_reset(h);
+		jp__hasher_update(h, buf, bytes);
+		sink ^= jp__hasher_digest(h).lo;
+		t[r] = now() - t0;
+	}
+	(void)sink;
+	jp__hasher_free(h);
+	free(buf);
+	return (double)bytes / median(t, repeat) * 1e-9;
+}
+
+static int run_memory(const struct config *cfg)
+{
+	size_t n = cfg->n_given ? cfg->n : 64, words = (8u << 20) / sizeof(double);
+	const char *parent = cfg->dir ? cfg->dir : getenv("TMPDIR") && *getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+	char top[4096], cache[4200];
+	snprintf(top, sizeof top, "%s/jobpool-bench-memory.XXXXXX", parent);
+	if (!mkdtemp(top)) {
+		fprintf(stderr, "jobpool-bench: memory: mkdtemp %s: %s\n", top, strerror(errno));
+		return 1;
+	}
+	snprintf(cache, sizeof cache, "%s/cache", top);
+	jp_options opt = bench_options(cfg);
+	jp_pool *pool = NULL;
+	jp_memory *mem = NULL;
+	if (jp_pool_open(&pool, &opt)) {
+		fprintf(stderr, "jobpool-bench: cannot open the pool: %s\n", jp_pool_errmsg(NULL));
+		rmdir(top);
+		return 1;
+	}
+	if (jp_memory_open(&mem, cache, NULL)) {
+		fprintf(stderr, "jobpool-bench: cannot open the cache: %s\n", jp_memory_errmsg(NULL));
+		jp_pool_close(pool);
+		rmdir(top);
+		return 1;
+	}
+	int repeat = cfg->repeat > 64 ? 64 : cfg->repeat;
+	double plain[64], cold[64], warm[64];
+	bool ok = true;
+	for (int r = 0; ok && r < repeat; r++) {
+		/* the call without a cache, then from an empty cache, then again */
+		ok = memory_call(pool, NULL, n, words, &plain[r]) && jp_memory_clear(mem) == 0 &&
+		     memory_call(pool, mem, n, words, &cold[r]) && memory_call(pool, mem, n, words, &warm[r]);
+		if (getenv("JOBPOOL_BENCH_DEBUG"))
+			fprintf(stderr, "run %d: plain %.3f cold %.3f warm %.3f\n", r, plain[r], cold[r], warm[r]);
+	}
+	jp_memory_stats st;
+	jp_memory_stats_get(mem, &st);
+	/* every warm item a hit, every cold one computed and stored */
+	ok = ok && st.hits == (uint64_t)repeat * n && st.misses == (uint64_t)repeat * n &&
+	     st.stored == (uint64_t)repeat * n && st.corrupt == 0;
+	int n_jobs = jp_pool_n_jobs(pool);
+	double gbps = ok ? hash_rate(256u << 20, repeat) : -1;
+	if (ok) {
+		double c_s = median(cold, repeat);
+		/* median_s and its range are warm_s's */
+		double w_s = print_head("memory", cfg->backend, n_jobs, n, warm, repeat);
+		printf(", \"result_bytes\": %zu, \"cold_s\": %.6f, \"warm_s\": %.6f, \"cold_over_warm\": %.1f, "
+		       "\"no_cache_s\": %.6f, \"hash_gbps\": %.2f, \"cache_parent\": \"%s\"}\n",
+		       n * words * sizeof(double), c_s, w_s, c_s / w_s, median(plain, repeat), gbps, parent);
+	} else {
+		print_failed("memory", cfg->backend, n_jobs, n);
+	}
+	jp_memory_clear(mem);
+	jp_memory_close(mem);
+	jp_pool_close(pool);
+	rmdir(cache);
+	rmdir(top);
 	return ok ? 0 : 1;
 }
 
@@ -1078,6 +1217,7 @@ static const struct workload {
 	{ "dot", "the dot product of two float64 vectors of N (default 1000), shared, beside one core", run_dot },
 	{ "poly", "the seed's polynomial grid, 10^4 coefficient tuples x 50 points, beside one core", run_poly },
 	{ "chaos", "N tasks of 0.1 ms with --retries while a worker is SIGKILLed every --kill-every-ms", run_chaos },
+	{ "memory", "N (default 64) tasks of an 8 MiB float64 block through a result cache, cold then warm", run_memory },
 };
 
 static void usage(FILE *f)
@@ -1095,7 +1235,8 @@ static void usage(FILE *f)
 		   "  --spin S      the pool's spin_s, seconds (default: the library's)\n"
 		   "  --batch-size B  the pool's batch_size: auto or a count (default auto)\n"
 		   "  --kill-every-ms MS  chaos: a worker is killed this often (default 50)\n"
-		   "  --retries R   chaos: reruns of a batch whose worker died (default 3)\n\n"
+		   "  --retries R   chaos: reruns of a batch whose worker died (default 3)\n"
+		   "  --dir DIR     memory: the cache's parent folder (default $TMPDIR or /tmp)\n\n"
 		   "workloads:\n");
 	for (size_t i = 0; i < sizeof workloads / sizeof workloads[0]; i++)
 		fprintf(f, "  %-12s %s\n", workloads[i].name, workloads[i].what);
@@ -1131,6 +1272,7 @@ int main(int argc, char **argv)
 		{ "batch-size", required_argument, NULL, 'B' },
 		{ "kill-every-ms", required_argument, NULL, 'K' },
 		{ "retries", required_argument, NULL, 'R' },
+		{ "dir", required_argument, NULL, 'D' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -1232,6 +1374,9 @@ int main(int argc, char **argv)
 				return 2;
 			}
 			cfg.retries = (int)v;
+			break;
+		case 'D':
+			cfg.dir = optarg;
 			break;
 		case 'h':
 			usage(stdout);

@@ -10,6 +10,7 @@
  *   jobpool-inspect clean [--dry-run]
  *   jobpool-inspect file PATH [--json]
  *   jobpool-inspect trace PATH
+ *   jobpool-inspect cache DIR [--json]
  *
  * Exit status: 0 done, 1 usage, 2 no such pool, 3 permission denied,
  * 4 bad file, 5 any other failure. See jobpool-inspect(1).
@@ -40,6 +41,7 @@
 #include <jobpool.h>
 
 #include "internal.h"
+#include "memory.h"
 #include "npy.h"
 #include "status.h"
 
@@ -2150,6 +2152,202 @@ static int cmd_trace(const char *path)
 	return EXIT_OK;
 }
 
+/* ---- cache: a result cache's entries ------------------------------------------- */
+
+typedef struct centry {
+	jp__memory_entry e;
+	bool ok;
+	char why[256];
+} centry;
+
+typedef struct ctask {
+	char task[256];
+	uint64_t entries, bytes;
+} ctask;
+
+static int cmp_centry_recent(const void *a, const void *b)
+{
+	const centry *x = a, *y = b;
+	return (x->e.last_used < y->e.last_used) - (x->e.last_used > y->e.last_used);
+}
+
+static const char *fmt_when(char *buf, size_t cap, double t)
+{
+	time_t secs = (time_t)t;
+	struct tm tm;
+	if (!localtime_r(&secs, &tm) || !strftime(buf, cap, "%Y-%m-%d %H:%M:%S", &tm))
+		snprintf(buf, cap, "-");
+	return buf;
+}
+
+/* An entry the header of which cannot be read is listed with its problem:
+ * a reader of the cache would compute it again. */
+static int cmd_cache(const char *dir, bool json)
+{
+	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return fail(errno == ENOTDIR ? EXIT_BADFILE : exit_for(-errno), "%s: %s", dir, strerror(errno));
+	int lfd = dup(dfd);
+	DIR *d = lfd >= 0 ? fdopendir(lfd) : NULL;
+	if (!d) {
+		int e = errno;
+		if (lfd >= 0)
+			close(lfd);
+		close(dfd);
+		return fail(exit_for(-e), "%s: %s", dir, strerror(e));
+	}
+	centry *v = NULL;
+	size_t n = 0, cap = 0, temps = 0, bad = 0;
+	uint64_t total = 0, payload = 0, temp_bytes = 0;
+	int rc = EXIT_OK;
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		struct stat st;
+		bool entry = jp__memory_is_entry_name(de->d_name);
+		if (!entry && !jp__memory_is_temp_name(de->d_name))
+			continue;
+		if (fstatat(dfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+			continue; /* gone meanwhile */
+		if (!entry) {
+			temps++;
+			temp_bytes += (uint64_t)st.st_size;
+			continue;
+		}
+		if (n == cap) {
+			cap = cap ? cap * 2 : 64;
+			centry *nv = realloc(v, cap * sizeof *nv);
+			if (!nv) {
+				rc = fail(EXIT_ERROR, "out of memory");
+				break;
+			}
+			v = nv;
+		}
+		centry *c = &v[n++];
+		memset(c, 0, sizeof *c);
+		int err = jp__memory_entry_read(dfd, de->d_name, &c->e, c->why, sizeof c->why);
+		c->ok = err == 0;
+		if (err && err != -EBADMSG)
+			snprintf(c->why, sizeof c->why, "%s", strerror(-err));
+		if (!c->ok) {
+			/* what the file itself says: its name is its key */
+			bad++;
+			snprintf(c->e.task, sizeof c->e.task, "?");
+			c->e.file_len = (uint64_t)st.st_size;
+			c->e.last_used = (double)st.st_mtim.tv_sec + (double)st.st_mtim.tv_nsec * 1e-9;
+			unsigned long long hi = 0, lo = 0;
+			sscanf(de->d_name, "%16llx%16llx", &hi, &lo);
+			c->e.key = (jp__digest){ .lo = lo, .hi = hi };
+		}
+		total += c->e.file_len;
+		payload += c->ok ? c->e.payload_len : 0;
+	}
+	closedir(d);
+	close(dfd);
+	if (rc) {
+		free(v);
+		return rc;
+	}
+	qsort(v, n, sizeof *v, cmp_centry_recent);
+	/* per task, in order of last use */
+	ctask *tasks = calloc(n ? n : 1, sizeof *tasks);
+	size_t ntasks = 0;
+	for (size_t i = 0; tasks && i < n; i++) {
+		size_t k = 0;
+		while (k < ntasks && strcmp(tasks[k].task, v[i].e.task))
+			k++;
+		if (k == ntasks)
+			snprintf(tasks[ntasks++].task, sizeof tasks[0].task, "%s", v[i].e.task);
+		tasks[k].entries++;
+		tasks[k].bytes += v[i].e.file_len;
+	}
+	struct timespec now_ts;
+	clock_gettime(CLOCK_REALTIME, &now_ts);
+	double now_s = (double)now_ts.tv_sec + (double)now_ts.tv_nsec * 1e-9;
+	char key[40], b1[32], b2[32], b3[32];
+	if (json) {
+		jw w = { .f = stdout };
+		jw_open(&w, NULL, '{');
+		jw_str(&w, "dir", dir);
+		jw_open(&w, "entries", '[');
+		for (size_t i = 0; i < n; i++) {
+			const centry *c = &v[i];
+			snprintf(key, sizeof key, "%016llx%016llx", (unsigned long long)c->e.key.hi,
+				 (unsigned long long)c->e.key.lo);
+			jw_open(&w, NULL, '{');
+			jw_str(&w, "key", key);
+			if (c->ok) {
+				jw_str(&w, "task", c->e.task);
+				jw_uint(&w, "version", c->e.version);
+				jw_uint(&w, "payload_bytes", c->e.payload_len);
+				jw_num(&w, "created", c->e.created);
+			} else {
+				jw_null(&w, "task");
+				jw_null(&w, "version");
+				jw_null(&w, "payload_bytes");
+				jw_null(&w, "created");
+			}
+			jw_uint(&w, "bytes", c->e.file_len);
+			jw_num(&w, "last_used", c->e.last_used);
+			jw_bool(&w, "ok", c->ok);
+			if (c->ok)
+				jw_null(&w, "problem");
+			else
+				jw_str(&w, "problem", c->why);
+			jw_close(&w, '}');
+		}
+		jw_close(&w, ']');
+		jw_open(&w, "totals", '{');
+		jw_uint(&w, "entries", n);
+		jw_uint(&w, "bytes", total);
+		jw_uint(&w, "payload_bytes", payload);
+		jw_uint(&w, "bad_entries", bad);
+		jw_uint(&w, "temporary_files", temps);
+		jw_uint(&w, "temporary_bytes", temp_bytes);
+		jw_open(&w, "tasks", '[');
+		for (size_t k = 0; tasks && k < ntasks; k++) {
+			jw_open(&w, NULL, '{');
+			jw_str(&w, "task", tasks[k].task);
+			jw_uint(&w, "entries", tasks[k].entries);
+			jw_uint(&w, "bytes", tasks[k].bytes);
+			jw_close(&w, '}');
+		}
+		jw_close(&w, ']');
+		jw_close(&w, '}');
+		jw_close(&w, '}');
+	} else {
+		printf("cache %s: %zu entr%s, %s", dir, n, n == 1 ? "y" : "ies",
+		       fmt_bytes(b1, sizeof b1, (double)total));
+		if (bad)
+			printf(", %zu unreadable (recomputed on use)", bad);
+		if (temps)
+			printf(", %zu temporary file%s (%s) of stores in progress or interrupted", temps,
+			       temps == 1 ? "" : "s", fmt_bytes(b2, sizeof b2, (double)temp_bytes));
+		printf("\n");
+		if (n) {
+			printf("\n%-19s %8s  %-24s %8s %10s  %s\n", "LAST USED", "AGO", "TASK", "VERSION", "SIZE", "KEY");
+			for (size_t i = 0; i < n; i++) {
+				const centry *c = &v[i];
+				char ver[24];
+				snprintf(key, sizeof key, "%016llx%016llx", (unsigned long long)c->e.key.hi,
+					 (unsigned long long)c->e.key.lo);
+				snprintf(ver, sizeof ver, c->ok ? "%llu" : "?", (unsigned long long)c->e.version);
+				printf("%-19s %8s  %-24s %8s %10s  %s%s%s\n", fmt_when(b1, sizeof b1, c->e.last_used),
+				       fmt_dur(b2, sizeof b2, now_s - c->e.last_used), c->e.task, ver,
+				       fmt_bytes(b3, sizeof b3, (double)c->e.file_len), key, c->ok ? "" : "  ",
+				       c->ok ? "" : c->why);
+			}
+			printf("\n%-24s %8s %10s\n", "TASK", "ENTRIES", "SIZE");
+			for (size_t k = 0; tasks && k < ntasks; k++)
+				printf("%-24s %8llu %10s\n", tasks[k].task, (unsigned long long)tasks[k].entries,
+				       fmt_bytes(b1, sizeof b1, (double)tasks[k].bytes));
+			printf("%-24s %8zu %10s\n", "total", n, fmt_bytes(b1, sizeof b1, (double)total));
+		}
+	}
+	free(tasks);
+	free(v);
+	return EXIT_OK;
+}
+
 /* ---- main ----------------------------------------------------------------------- */
 
 static void usage(FILE *f)
@@ -2162,7 +2360,8 @@ static void usage(FILE *f)
 		"                                a live view, refreshed every S seconds (1); q quits\n"
 		"  clean [--dry-run]             remove what pools of dead masters left behind\n"
 		"  file PATH [--json]            the header of a .npy file, validated\n"
-		"  trace PATH                    summarise a JOBPOOL_TRACE file per worker\n\n"
+		"  trace PATH                    summarise a JOBPOOL_TRACE file per worker\n"
+		"  cache DIR [--json]            a result cache's entries (task, version, size, last use)\n\n"
 		"Exit status: 0 done, 1 usage, 2 no such pool, 3 permission denied, 4 bad file,\n"
 		"5 other failure. Status pages are read from $JOBPOOL_STATUS_DIR, else\n"
 		"/dev/shm/jobpool-status-UID. See jobpool-inspect(1).\n",
@@ -2231,6 +2430,7 @@ int main(int argc, char **argv)
 		{ "list", 0, true, false, false },  { "show", 1, true, false, false },
 		{ "watch", 1, false, true, false }, { "clean", 0, false, false, true },
 		{ "file", 1, true, false, false },  { "trace", 1, false, false, false },
+		{ "cache", 1, true, false, false },
 	};
 	size_t k = 0;
 	while (k < sizeof cmds / sizeof cmds[0] && strcmp(cmds[k].name, cmd))
@@ -2239,7 +2439,8 @@ int main(int argc, char **argv)
 		return fail(EXIT_USAGE, "no command \"%s\"; --help lists them", cmd);
 	if (nargs != cmds[k].nargs)
 		return fail(EXIT_USAGE, "%s takes %s", cmd,
-			    cmds[k].nargs ? (k == 4 || k == 5 ? "one PATH" : "one PID") : "no argument");
+			    cmds[k].nargs ? (k == 4 || k == 5 ? "one PATH" : k == 6 ? "one DIR" : "one PID")
+					  : "no argument");
 	if ((json && !cmds[k].json) || (count && !cmds[k].count) || (dry_run && !cmds[k].dry) ||
 	    (interval != 1.0 && !cmds[k].count))
 		return fail(EXIT_USAGE, "%s does not take that option; --help says which it takes", cmd);
@@ -2249,6 +2450,7 @@ int main(int argc, char **argv)
 	case 2: return cmd_watch(args[0], count, interval);
 	case 3: return cmd_clean(dry_run);
 	case 4: return cmd_file(args[0], json);
-	default: return cmd_trace(args[0]);
+	case 5: return cmd_trace(args[0]);
+	default: return cmd_cache(args[0], json);
 	}
 }
