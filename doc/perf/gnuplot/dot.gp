@@ -1,0 +1,33 @@
+# drawn by bench/plot; run from doc/perf: gnuplot gnuplot/dot.gp
+set terminal pngcairo size 1100,640 font 'DejaVu Sans,11' linewidth 1
+set output "dot.png"
+set termoption noenhanced
+set title "Seed 1: the parallel dot product x.y, float64, 2 workers\nAMD EPYC, 2 CPUs, 2026-11-23; median of 5 rounds, band: fastest to slowest round"
+set logscale y
+set format y '%.0s%cs'
+set ylabel 'time per call (s)'
+set grid xtics ytics mxtics mytics lc rgb '#d8d8d8' lw 1, lc rgb '#efefef' lw 1
+set key outside right top vertical Left reverse noautotitle spacing 1.2 width 1
+set border 3 lc rgb '#404040'
+set tics nomirror
+set style fill transparent solid 0.15 noborder
+set bars small
+set logscale x
+set xlabel "N (elements per vector)"
+set xrange [869.565:1.15e+07]
+set xtics ("1000" 1000 0, "2000" 2000 0, "10^6" 1000000 0, "10^7" 10000000 0)
+unset mxtics
+plot "gnuplot/dot.dat" index 0 using 1:3:4 with filledcurves lc rgb '#0050c8', \
+     "gnuplot/dot.dat" index 0 using 1:2 with linespoints lc rgb '#0050c8' dt 1 lw 3 pt 7 ps 1.1 title "jobpool", \
+     "gnuplot/dot.dat" index 1 using 1:3:4 with filledcurves lc rgb '#3f8fff', \
+     "gnuplot/dot.dat" index 1 using 1:2 with linespoints lc rgb '#3f8fff' dt 1 lw 2 pt 5 ps 1.1 title "jobpool passive", \
+     "gnuplot/dot.dat" index 2 using 1:3:4 with filledcurves lc rgb '#d62020', \
+     "gnuplot/dot.dat" index 2 using 1:2 with linespoints lc rgb '#d62020' dt 1 lw 2.5 pt 11 ps 1.1 title "joblib", \
+     "gnuplot/dot.dat" index 3 using 1:3:4 with filledcurves lc rgb '#ff7f7f', \
+     "gnuplot/dot.dat" index 3 using 1:2 with linespoints lc rgb '#ff7f7f' dt 1 lw 2 pt 10 ps 1.1 title "joblib new", \
+     "gnuplot/dot.dat" index 4 using 1:3:4 with filledcurves lc rgb '#ff9900', \
+     "gnuplot/dot.dat" index 4 using 1:2 with linespoints lc rgb '#ff9900' dt 1 lw 2.5 pt 13 ps 1.1 title "NumPy", \
+     "gnuplot/dot.dat" index 5 using 1:3:4 with filledcurves lc rgb '#8e3fbf', \
+     "gnuplot/dot.dat" index 5 using 1:2 with linespoints lc rgb '#8e3fbf' dt 1 lw 2.5 pt 15 ps 1.1 title "Pool", \
+     "gnuplot/dot.dat" index 6 using 1:3:4 with filledcurves lc rgb '#606060', \
+     "gnuplot/dot.dat" index 6 using 1:2 with linespoints lc rgb '#606060' dt 2 lw 1.5 pt 6 ps 1.1 title "C, one core"
