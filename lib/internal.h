@@ -26,6 +26,9 @@ void jp__vmsgf(char *dst, size_t cap, const char *fmt, va_list ap);
 
 /* Monotonic seconds. */
 double jp__now(void);
+/* getpid(2) without a system call each time (a fork resets it): for the
+ * checks every call makes that it runs in the pool's own process. */
+pid_t jp__self_pid(void);
 
 /* ---- buf.c: a growable, 64-byte aligned byte buffer ------------------ */
 

@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -194,6 +195,30 @@ static int await_hello(jp_pool *p, int slot)
 	if (!err)
 		jp__status_worker(p, slot, JP__WS_IDLE);
 	return err;
+}
+
+static pid_t self_pid;
+
+static void forget_self_pid(void)
+{
+	self_pid = 0;
+}
+
+static void watch_forks(void)
+{
+	(void)pthread_atfork(NULL, NULL, forget_self_pid);
+}
+
+pid_t jp__self_pid(void)
+{
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+	pthread_once(&once, watch_forks);
+	pid_t pid = __atomic_load_n(&self_pid, __ATOMIC_RELAXED);
+	if (!pid) {
+		pid = getpid();
+		__atomic_store_n(&self_pid, pid, __ATOMIC_RELAXED);
+	}
+	return pid;
 }
 
 static int fork_worker(jp_pool *p, int slot)

@@ -459,6 +459,8 @@ static void flush_writes(jp_pool *p, int slot)
 	if (l) /* counted before it is sent: the worker may block for them */
 		__atomic_store_n(&l->task_bytes, l->task_bytes + w->sending.len, __ATOMIC_RELEASE);
 	int rc = jp__io_write(p->io, w->task_fd, w->sending.data, w->sending.len, tag_of(w, slot));
+	if (l) /* now: the master may spin a while before it asks the engine */
+		jp__io_flush(p->io);
 	/* a failed send means the worker is gone: its pipe's end of file
 	 * tells the rest */
 	w->write_busy = rc == 1;
@@ -1179,8 +1181,11 @@ static int wait_with_lanes(jp_call *c, jp__io_event *ev, int max, int timeout_ms
 	if (timeout_ms >= 0 && spin > timeout_ms * 1e-3)
 		spin = timeout_ms * 1e-3;
 	double until = jp__now() + spin;
-	for (;;) {
-		int n = jp__io_wait(p->io, ev, max, 0);
+	for (unsigned k = 1;; k++) {
+		/* results come by the lanes; the engine (a worker's exit, a big
+		 * result, a write done) is asked every 8th turn: its own poll can
+		 * cost a system call */
+		int n = k % 8 == 0 ? jp__io_wait(p->io, ev, max, 0) : 0;
 		if (n)
 			return n;
 		if (take_lanes(c))
@@ -1189,11 +1194,24 @@ static int wait_with_lanes(jp_call *c, jp__io_event *ev, int max, int timeout_ms
 			break;
 		jp__io_spin_pause();
 	}
+	if (!c->run.sigint_caught) {
+		c->run.sigint_caught = true;
+		catch_sigint(&c->run);
+	}
+	watch_sigint(c);
 	for (int i = 0; i < p->n_workers; i++)
 		jp__lane_will_sleep(&p->lanes[i].master_sleeping);
+	/* a chunk waiting for pipe bytes is no reason not to sleep: the
+	 * bytes wake us */
 	bool ready = false;
-	for (int i = 0; i < p->n_workers; i++)
-		ready |= p->workers[i].pid && jp__ring_nonempty(&p->lanes[i].to_master);
+	for (int i = 0; i < p->n_workers; i++) {
+		const jp__worker *w = &p->workers[i];
+		size_t len;
+		uint64_t mark;
+		if (w->pid && jp__ring_nonempty(&p->lanes[i].to_master))
+			ready |= jp__ring_peek(&p->lanes[i].to_master, &len, &mark) < 0 ||
+				 mark <= w->pipe_in - w->in.len;
+	}
 	int n = ready ? 0 : jp__io_wait(p->io, ev, max, timeout_ms);
 	for (int i = 0; i < p->n_workers; i++)
 		jp__lane_awake(&p->lanes[i].master_sleeping);
@@ -1224,7 +1242,8 @@ static int pump(jp_call *c)
 		worker_lost(c, late, JP_ETIMEOUT, "ran past the timeout");
 		return 0;
 	}
-	watch_sigint(c);
+	if (!p->lanes)
+		watch_sigint(c); /* wait_with_lanes does, once it would sleep */
 	jp__io_event ev[64];
 	int n = p->lanes ? wait_with_lanes(c, ev, 64, wait_ms) : jp__io_wait(p->io, ev, 64, wait_ms);
 	if (n == -EINTR)
@@ -1278,7 +1297,10 @@ int jp__sched_start(jp_call *c, enum jp__delivery mode)
 			  .keep_frames = p->cfg.retries > 0 || p->cfg.continue_on_error };
 	*r = fresh;
 	/* threads cannot be stopped: a SIGINT keeps its own meaning there */
-	r->sigint_caught = !p->threads;
+	/* with lanes, a call that ends within its spin makes no system call
+	 * for SIGINT: the handler goes in when the master first sleeps */
+	r->sigint_caught = !p->threads && !p->lanes;
+	r->sigints = (unsigned long)sigint_count; /* before: another call's */
 	if (r->sigint_caught)
 		catch_sigint(r);
 	jp__status_call(c, true);
