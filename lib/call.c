@@ -613,7 +613,7 @@ static int begin_run(jp_call *c)
 		jp__pool_set_error(p, "this call is streaming: take its results with jp_call_next, or jp_call_stop it");
 		return -EBUSY;
 	}
-	if ((p->n_workers || p->threads) && p->owner != getpid()) {
+	if ((p->n_workers || p->threads) && p->owner != jp__self_pid()) {
 		/* the workers (or threads) and their pipes belong to the parent:
 		 * writing to them from here would interleave with its own calls */
 		jp__pool_set_error(p, "this pool was opened by process %d; a forked child cannot run calls on it (open a pool of its own)",

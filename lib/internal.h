@@ -26,6 +26,9 @@ void jp__vmsgf(char *dst, size_t cap, const char *fmt, va_list ap);
 
 /* Monotonic seconds. */
 double jp__now(void);
+/* getpid(2) without a system call each time (a fork resets it): for the
+ * checks every call makes that it runs in the pool's own process. */
+pid_t jp__self_pid(void);
 
 /* ---- buf.c: a growable, 64-byte aligned byte buffer ------------------ */
 
@@ -288,11 +291,13 @@ int jp__run_initializer(int slot, const char *name, char *msg, size_t cap);
  * but keep1 and keep2: what a forked helper of the library does first. */
 void jp__close_inherited(int keep1, int keep2);
 
-/* The worker process's entry point; never returns. */
-/* spin_s > 0: the active wait, polling the task socket that long before
- * blocking on it. */
+/* The worker process's entry point; never returns. spin_s > 0: the active
+ * wait, polling for its next frame that long before blocking; with a lane
+ * (lane.h), frames also come and go through it. */
+struct jp__lane;
 void jp__worker_main(int slot, int task_fd, int result_fd, pid_t master,
-		     const char *initializer, int threads, double spin_s) __attribute__((noreturn));
+		     const char *initializer, int threads, double spin_s,
+		     struct jp__lane *lane) __attribute__((noreturn));
 
 /* Exit status a worker uses when its master sent a frame it cannot parse. */
 #define JP__EXIT_BADFRAME 86

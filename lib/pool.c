@@ -6,11 +6,13 @@
  * reaps only its own workers, by PID.
  */
 #include "pool.h"
+#include "lane.h"
 #include "status.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -195,6 +197,30 @@ static int await_hello(jp_pool *p, int slot)
 	return err;
 }
 
+static pid_t self_pid;
+
+static void forget_self_pid(void)
+{
+	self_pid = 0;
+}
+
+static void watch_forks(void)
+{
+	(void)pthread_atfork(NULL, NULL, forget_self_pid);
+}
+
+pid_t jp__self_pid(void)
+{
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+	pthread_once(&once, watch_forks);
+	pid_t pid = __atomic_load_n(&self_pid, __ATOMIC_RELAXED);
+	if (!pid) {
+		pid = getpid();
+		__atomic_store_n(&self_pid, pid, __ATOMIC_RELAXED);
+	}
+	return pid;
+}
+
 static int fork_worker(jp_pool *p, int slot)
 {
 	jp__worker *w = &p->workers[slot];
@@ -217,6 +243,9 @@ static int fork_worker(jp_pool *p, int slot)
 	fflush(stdout);
 	fflush(stderr);
 	pid_t master = getpid();
+	jp__lane *lane = p->lanes ? &p->lanes[slot] : NULL;
+	if (lane)
+		jp__lane_reset(lane); /* its last worker is gone */
 	pid_t pid = jp__fault(JP__FAULT_FORK) ? (errno = EAGAIN, -1) : fork();
 	if (pid == 0) {
 		close(sv[0]);
@@ -225,7 +254,7 @@ static int fork_worker(jp_pool *p, int slot)
 		/* each worker's share of the CPUs for the libraries its tasks use */
 		int threads = jp_cpu_count() / p->n_workers;
 		jp__worker_main(slot, sv[1], pfd[1], master, p->cfg.initializer,
-				threads > 1 ? threads : 1, p->cfg.wait_active ? p->cfg.spin_s : 0);
+				threads > 1 ? threads : 1, p->cfg.wait_active ? p->cfg.spin_s : 0, lane);
 	}
 	int err = pid < 0 ? -errno : 0;
 	close(sv[1]);
@@ -245,6 +274,8 @@ static int fork_worker(jp_pool *p, int slot)
 	w->retiring = w->send_failed = false;
 	w->rss_base = 0;
 	w->rss_checked = 0;
+	w->pipe_in = 0;
+	w->wake_owed = false;
 	w->task_fd = sv[0];
 	w->result_fd = pfd[0];
 	(void)fcntl(w->result_fd, F_SETFL, O_NONBLOCK);
@@ -314,6 +345,8 @@ static void free_pool(jp_pool *p)
 		free(w->inflight);
 	}
 	free(p->workers);
+	jp__lanes_free(p->lanes, p->n_workers);
+	jp__buf_free(&p->lane_in);
 	jp__config_free(&p->cfg);
 	free(p);
 }
@@ -369,8 +402,14 @@ int jp_pool_open(jp_pool **pool, const jp_options *options)
 				p->cfg.io == JP__IO_URING ? "requested (JOBPOOL_IO=uring) but unavailable"
 							  : "unavailable",
 				jp_strerror(uring_err));
+		/* the active wait's fast lanes, unless $JOBPOOL_LANE says "off";
+		 * with them the scheduler spins itself, watching them too */
+		const char *lane_env = getenv("JOBPOOL_LANE");
+		bool lanes = p->cfg.wait_active && !(lane_env && !strcmp(lane_env, "off"));
+		if (!err && lanes && jp__lanes_new(&p->lanes, p->n_workers))
+			p->lanes = NULL; /* the sockets alone, then */
 		if (!err)
-			jp__io_set_spin(p->io, p->cfg.wait_active ? p->cfg.spin_s : 0);
+			jp__io_set_spin(p->io, p->cfg.wait_active && !p->lanes ? p->cfg.spin_s : 0);
 		for (int i = 0; !err && i < p->n_workers; i++)
 			p->workers[i].task_fd = p->workers[i].result_fd = -1;
 		/* all forked first, so their initializers run side by side */

@@ -32,12 +32,15 @@ typedef struct jp__worker {
 	 * go to `queued`, so a buffer the engine writes from never moves. */
 	jp__buf sending, queued;
 	bool write_busy;
+	bool wake_owed;      /* a NOP waits in `queued` for the socket (lane.c) */
 	bool send_failed;    /* a send to it failed (EPIPE): it was gone before */
 	uint64_t call_sent;  /* the call whose CALL frame this worker has */
 
 	/* Input: frames kept at the 64-byte aligned front of `in`. */
 	jp__buf in;
 	bool read_busy;
+	uint64_t pipe_in;    /* bytes read from the result pipe since HELLO:
+			      * the lane's chunks are ordered by it */
 
 	/* Batches sent and not answered, oldest first: a worker answers in
 	 * order, so the head is the one it is running. */
@@ -83,6 +86,8 @@ struct jp_pool {
 	jp__config cfg;
 	int n_workers;       /* worker processes: 0 for the sequential and thread backends */
 	jp__worker *workers;
+	struct jp__lane *lanes; /* one per worker with the active wait, else NULL */
+	jp__buf lane_in;     /* a chunk taken from a lane */
 	struct jp__threads *threads; /* the thread backend's threads, or NULL */
 	int depth;           /* pool workers the opening thread ran inside */
 	jp__io *io;

@@ -6,6 +6,7 @@
  * sequential backend runs the same frames in the caller, batch by batch.
  */
 #include "pool.h"
+#include "lane.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -427,16 +428,39 @@ static uint64_t tag_of(const jp__worker *w, int slot)
 	return (uint64_t)w->generation << 32 | (uint32_t)slot;
 }
 
+/* Send what is queued for a worker: through its lane when there is room
+ * (a NOP the old way wakes it if it went to sleep), else through its
+ * socket, one write at a time. */
 static void flush_writes(jp_pool *p, int slot)
 {
 	jp__worker *w = &p->workers[slot];
-	if (w->write_busy || w->queued.len == 0)
+	if (w->queued.len == 0)
+		return;
+	jp__lane *l = p->lanes ? &p->lanes[slot] : NULL;
+	/* a NOP owed goes by the socket, and what was queued behind it too */
+	if (l && !w->wake_owed &&
+	    jp__ring_push(&l->to_worker, w->queued.data, w->queued.len, l->task_bytes)) {
+		w->queued.len = 0;
+		if (!jp__lane_wake_needed(&l->worker_sleeping))
+			return;
+		if (jp__nop_encode(&w->queued)) {
+			w->send_failed = true; /* it would never wake: lost */
+			return;
+		}
+		w->wake_owed = true;
+	}
+	if (w->write_busy)
 		return;
 	jp__buf t = w->sending;
 	w->sending = w->queued;
 	w->queued = t;
 	w->queued.len = 0;
+	w->wake_owed = false;
+	if (l) /* counted before it is sent: the worker may block for them */
+		__atomic_store_n(&l->task_bytes, l->task_bytes + w->sending.len, __ATOMIC_RELEASE);
 	int rc = jp__io_write(p->io, w->task_fd, w->sending.data, w->sending.len, tag_of(w, slot));
+	if (l) /* now: the master may spin a while before it asks the engine */
+		jp__io_flush(p->io);
 	/* a failed send means the worker is gone: its pipe's end of file
 	 * tells the rest */
 	w->write_busy = rc == 1;
@@ -683,61 +707,129 @@ static void check_recycling(jp_pool *p, jp__worker *w)
 }
 
 /* Take in every complete frame in the worker's buffer. */
-static void take_frames(jp_call *c, int slot)
+/* Take in one result frame of a worker; false when the worker was lost
+ * over it. */
+static bool take_result(jp_call *c, int slot, uint8_t *frame, size_t len, bool owned)
 {
 	jp__run *r = &c->run;
 	jp_pool *p = c->pool;
 	jp__worker *w = &p->workers[slot];
-	size_t pos = 0;
+	if (w->inflight_n == 0) {
+		worker_lost(c, slot, JP_EFRAME, "sent a result nobody asked for");
+		return false;
+	}
 	char who[64];
 	jp__msgf(who, sizeof who, "worker %d (pid %d)", slot, (int)w->pid);
-	while (w->in.len - pos >= JP__FRAME_HDR) {
+	size_t units;
+	int err = jp__call_ingest(c, r->call_id, frame, len, owned, who, &units);
+	if (!err && units != w->inflight[w->inflight_head].nseq)
+		err = JP_EFRAME;
+	if (err == JP_EFRAME) {
+		worker_lost(c, slot, JP_EFRAME, "sent a result that does not match its batch");
+		return false;
+	}
+	if (err)
+		jp__call_fail(c, err, 0, "taking in a result: %s", jp_strerror(err));
+	/* the batch started when it was sent or when the one before it came
+	 * back, whichever was later: its own run time */
+	jp__inflight done = w->inflight[w->inflight_head];
+	double t = jp__now(), start = done.sent > w->last_done ? done.sent : w->last_done;
+	w->last_done = t;
+	free(done.frame);
+	pop_inflight(w);
+	r->inflight--;
+	w->tasks_done += done.items;
+	w->tasks_since_spawn += done.items;
+	w->items_inflight -= done.items;
+	w->quick_deaths = 0;
+	check_recycling(p, w);
+	batch_done(c, done.items, t - start);
+	jp__status_done(c, slot, &done, start, t);
+	return true;
+}
+
+/* The whole frames at the front of data: RESULT frames taken in, NOP
+ * frames (wake-ups) skipped. Returns the bytes used, or SIZE_MAX when the
+ * worker was lost over them or a big frame was handed over (owned). */
+static size_t take_frames_in(jp_call *c, int slot, uint8_t *data, size_t len, bool may_own)
+{
+	size_t pos = 0;
+	while (len - pos >= JP__FRAME_HDR) {
 		jp__frame_header h;
-		if (jp__frame_header_parse(w->in.data + pos, &h) || h.type != JP__F_RESULT) {
+		if (jp__frame_header_parse(data + pos, &h) ||
+		    (h.type != JP__F_RESULT && h.type != JP__F_NOP)) {
 			worker_lost(c, slot, JP_EFRAME, "sent a malformed frame");
-			return;
+			return SIZE_MAX;
 		}
-		if (w->in.len - pos < h.len)
+		if (len - pos < h.len)
 			break;
-		if (w->inflight_n == 0) {
-			worker_lost(c, slot, JP_EFRAME, "sent a result nobody asked for");
-			return;
+		if (h.type == JP__F_RESULT) {
+			bool owned = may_own && pos == 0 && h.len == len && h.len >= BIG_FRAME;
+			jp__worker *w = &c->pool->workers[slot];
+			uint8_t *frame = owned ? jp__buf_take(&w->in) : data + pos;
+			if (!take_result(c, slot, frame, h.len, owned) || owned)
+				return SIZE_MAX;
 		}
-		bool owned = pos == 0 && h.len == w->in.len && h.len >= BIG_FRAME;
-		uint8_t *frame = owned ? jp__buf_take(&w->in) : w->in.data + pos;
-		size_t units;
-		int err = jp__call_ingest(c, r->call_id, frame, h.len, owned, who, &units);
-		if (!err && units != w->inflight[w->inflight_head].nseq)
-			err = JP_EFRAME;
-		if (err == JP_EFRAME) {
-			worker_lost(c, slot, JP_EFRAME, "sent a result that does not match its batch");
-			return;
-		}
-		if (err)
-			jp__call_fail(c, err, 0, "taking in a result: %s", jp_strerror(err));
-		/* the batch started when it was sent or when the one before it
-		 * came back, whichever was later: its own run time */
-		jp__inflight done = w->inflight[w->inflight_head];
-		double t = jp__now(), start = done.sent > w->last_done ? done.sent : w->last_done;
-		w->last_done = t;
-		free(done.frame);
-		pop_inflight(w);
-		r->inflight--;
-		w->tasks_done += done.items;
-		w->tasks_since_spawn += done.items;
-		w->items_inflight -= done.items;
-		w->quick_deaths = 0;
-		check_recycling(p, w);
-		batch_done(c, done.items, t - start);
-		jp__status_done(c, slot, &done, start, t);
-		if (owned)
-			return;
 		pos += h.len;
 	}
-	if (pos) {
-		memmove(w->in.data, w->in.data + pos, w->in.len - pos);
-		w->in.len -= pos;
+	return pos;
+}
+
+/*
+ * Take in what a worker sent, in the order it sent it: its pipe's bytes
+ * (w->in holds those read and not yet taken, from pipe offset pipe_in -
+ * in.len) and its lane's chunks, each of which comes after the pipe bytes
+ * its mark counts and before any later one. Returns the chunks taken.
+ */
+static int take_stream(jp_call *c, int slot)
+{
+	jp_pool *p = c->pool;
+	jp__worker *w = &p->workers[slot];
+	jp__lane *l = p->lanes ? &p->lanes[slot] : NULL;
+	int chunks = 0;
+	while (w->pid) {
+		uint64_t at = w->pipe_in - w->in.len, mark = 0;
+		size_t len = 0;
+		int rc = l ? jp__ring_peek(&l->to_master, &len, &mark) : 0;
+		if (rc < 0 || (rc > 0 && mark < at)) {
+			worker_lost(c, slot, JP_EFRAME, "sent a malformed frame by its lane");
+			break;
+		}
+		if (rc > 0 && mark == at) {
+			if (jp__buf_reserve_exact(&p->lane_in, len)) {
+				worker_lost(c, slot, -ENOMEM, "could not be read");
+				break;
+			}
+			jp__ring_pop(&l->to_master, p->lane_in.data, len);
+			chunks++;
+			size_t used = take_frames_in(c, slot, p->lane_in.data, len, false);
+			if (used != SIZE_MAX && used != len)
+				worker_lost(c, slot, JP_EFRAME, "sent a frame cut short by its lane");
+			continue;
+		}
+		/* the pipe's frames up to the next chunk */
+		size_t limit = w->in.len;
+		if (rc > 0 && mark - at < limit)
+			limit = (size_t)(mark - at);
+		size_t pos = take_frames_in(c, slot, w->in.data, limit, true);
+		if (pos == SIZE_MAX)
+			break;
+		if (pos) {
+			memmove(w->in.data, w->in.data + pos, w->in.len - pos);
+			w->in.len -= pos;
+		}
+		if (!(rc > 0 && w->pipe_in - w->in.len == mark))
+			break; /* no chunk is due: more pipe bytes are */
 	}
+	return chunks;
+}
+
+static int take_lanes(jp_call *c)
+{
+	int taken = 0;
+	for (int i = 0; c->pool->lanes && i < c->pool->n_workers; i++)
+		taken += take_stream(c, i);
+	return taken;
 }
 
 static void on_event(jp_call *c, const jp__io_event *ev)
@@ -764,11 +856,15 @@ static void on_event(jp_call *c, const jp__io_event *ev)
 	}
 	w->read_busy = false;
 	if (ev->res <= 0) {
-		worker_lost(c, slot, JP_EWORKER, NULL);
+		/* what it answered by its lane first: nothing done is lost */
+		take_stream(c, slot);
+		if (w->pid)
+			worker_lost(c, slot, JP_EWORKER, NULL);
 		return;
 	}
 	w->in.len += (size_t)ev->res;
-	take_frames(c, slot);
+	w->pipe_in += (uint64_t)ev->res;
+	take_stream(c, slot);
 	if (w->pid)
 		post_read(p, slot);
 }
@@ -1072,6 +1168,56 @@ static int ms_to_deadline(jp_call *c, double now, int *late)
 }
 
 /* One round: dispatch, then wait for what the workers send. */
+/* The active wait with lanes: poll the lanes and the engine (without
+ * blocking) for up to spin_s, then say so in every lane and block in the
+ * engine, which a worker that pushes a chunk then wakes with a NOP frame.
+ * Returns the engine's events; chunks found are taken here (0 events). */
+static int wait_with_lanes(jp_call *c, jp__io_event *ev, int max, int timeout_ms)
+{
+	jp_pool *p = c->pool;
+	if (take_lanes(c))
+		return 0;
+	double spin = p->cfg.spin_s;
+	if (timeout_ms >= 0 && spin > timeout_ms * 1e-3)
+		spin = timeout_ms * 1e-3;
+	double until = jp__now() + spin;
+	for (unsigned k = 1;; k++) {
+		/* results come by the lanes; the engine (a worker's exit, a big
+		 * result, a write done) is asked every 8th turn: its own poll can
+		 * cost a system call */
+		int n = k % 8 == 0 ? jp__io_wait(p->io, ev, max, 0) : 0;
+		if (n)
+			return n;
+		if (take_lanes(c))
+			return 0;
+		if (jp__now() >= until)
+			break;
+		jp__io_spin_pause();
+	}
+	if (!c->run.sigint_caught) {
+		c->run.sigint_caught = true;
+		catch_sigint(&c->run);
+	}
+	watch_sigint(c);
+	for (int i = 0; i < p->n_workers; i++)
+		jp__lane_will_sleep(&p->lanes[i].master_sleeping);
+	/* a chunk waiting for pipe bytes is no reason not to sleep: the
+	 * bytes wake us */
+	bool ready = false;
+	for (int i = 0; i < p->n_workers; i++) {
+		const jp__worker *w = &p->workers[i];
+		size_t len;
+		uint64_t mark;
+		if (w->pid && jp__ring_nonempty(&p->lanes[i].to_master))
+			ready |= jp__ring_peek(&p->lanes[i].to_master, &len, &mark) < 0 ||
+				 mark <= w->pipe_in - w->in.len;
+	}
+	int n = ready ? 0 : jp__io_wait(p->io, ev, max, timeout_ms);
+	for (int i = 0; i < p->n_workers; i++)
+		jp__lane_awake(&p->lanes[i].master_sleeping);
+	return n;
+}
+
 static int pump(jp_call *c)
 {
 	jp__run *r = &c->run;
@@ -1096,9 +1242,10 @@ static int pump(jp_call *c)
 		worker_lost(c, late, JP_ETIMEOUT, "ran past the timeout");
 		return 0;
 	}
-	watch_sigint(c);
+	if (!p->lanes)
+		watch_sigint(c); /* wait_with_lanes does, once it would sleep */
 	jp__io_event ev[64];
-	int n = jp__io_wait(p->io, ev, 64, wait_ms);
+	int n = p->lanes ? wait_with_lanes(c, ev, 64, wait_ms) : jp__io_wait(p->io, ev, 64, wait_ms);
 	if (n == -EINTR)
 		n = 0;
 	if (n < 0) {
@@ -1112,6 +1259,7 @@ static int pump(jp_call *c)
 	}
 	for (int i = 0; i < n; i++)
 		on_event(c, &ev[i]);
+	take_lanes(c); /* chunks that waited for pipe bytes just read */
 	/* workers due for recycling go once idle */
 	for (int i = 0; i < p->n_workers; i++)
 		if (p->workers[i].pid && p->workers[i].retiring && !p->workers[i].inflight_n)
@@ -1149,7 +1297,10 @@ int jp__sched_start(jp_call *c, enum jp__delivery mode)
 			  .keep_frames = p->cfg.retries > 0 || p->cfg.continue_on_error };
 	*r = fresh;
 	/* threads cannot be stopped: a SIGINT keeps its own meaning there */
-	r->sigint_caught = !p->threads;
+	/* with lanes, a call that ends within its spin makes no system call
+	 * for SIGINT: the handler goes in when the master first sleeps */
+	r->sigint_caught = !p->threads && !p->lanes;
+	r->sigints = (unsigned long)sigint_count; /* before: another call's */
 	if (r->sigint_caught)
 		catch_sigint(r);
 	jp__status_call(c, true);

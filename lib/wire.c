@@ -66,7 +66,7 @@ int jp__frame_header_parse(const uint8_t *p, jp__frame_header *h)
 		return JP_EFRAME;
 	h->type = get32(p + 4);
 	h->len = get64(p + 8);
-	if (h->type < JP__F_HELLO || h->type > JP__F_RELEASE)
+	if (h->type < JP__F_HELLO || h->type > JP__F_NOP)
 		return JP_EFRAME;
 	if (h->len < JP__FRAME_HDR || h->len > JP__FRAME_MAX || h->len % JP__FRAME_ALIGN)
 		return JP_EFRAME;
@@ -302,6 +302,16 @@ int jp__hello_decode(const uint8_t *frame, size_t len, int32_t *pid,
 }
 
 /* ---- RELEASE ----------------------------------------------------------- */
+
+int jp__nop_encode(jp__buf *b)
+{
+	size_t start;
+	int err = jp__frame_begin(b, JP__F_NOP, &start);
+	if (err)
+		return err;
+	jp__frame_end(b, start);
+	return 0;
+}
 
 int jp__release_encode(jp__buf *b, const uint64_t *ids, uint32_t n)
 {

@@ -13,6 +13,8 @@
  *   BATCH  master -> worker  units to run: seq, [begin, end), task, args
  *   RESULT worker -> master  per unit: seq, status, result or message
  *   RELEASE master -> worker shared arrays the worker may unmap now
+ *   NOP     either way       nothing: wakes a side blocked on the socket
+ *                            or pipe when a frame went by the fast lane
  */
 #ifndef JOBPOOL_WIRE_H
 #define JOBPOOL_WIRE_H
@@ -29,6 +31,7 @@ enum jp__frame_type {
 	JP__F_BATCH = 3,
 	JP__F_RESULT = 4,
 	JP__F_RELEASE = 5,
+	JP__F_NOP = 6,
 };
 
 typedef struct jp__frame_header {
@@ -38,6 +41,9 @@ typedef struct jp__frame_header {
 
 /* Validate the 16 bytes at p (magic, known type, length sane and aligned). */
 int jp__frame_header_parse(const uint8_t *p, jp__frame_header *h);
+
+/* A NOP frame (64 bytes) at the end of b. */
+int jp__nop_encode(jp__buf *b);
 
 /* Start a frame at the end of b (padding b to 64 first); *start gets its
  * offset. jp__frame_end pads it and writes its length. */

@@ -3,13 +3,15 @@
  * sequential backend shares so a task behaves the same in both.
  *
  * A worker reads CALL and BATCH frames from its task socket, runs each
- * unit, and writes one RESULT frame per batch to its result pipe. It exits
+ * unit, and writes one RESULT frame per batch to its result pipe; with the
+ * active wait, frames also come and go through its fast lane (lane.c). It exits
  * when its master is gone: PR_SET_PDEATHSIG, a getppid() check right after
  * setting it (the master may already be gone), and end of file on the task
  * socket as the backstop.
  */
 #include "internal.h"
 #include "kernels/gemm.h"
+#include "lane.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -282,9 +284,97 @@ static ssize_t read_spin(int fd, void *buf, size_t len, double spin_s)
 	return read(fd, buf, len);
 }
 
+/* Where the worker's frames come from: the task socket, and the lane when
+ * there is one. Bytes read from the socket wait in `sock` until the stream
+ * reaches them: a chunk of the lane comes after the socket bytes its mark
+ * counts, and before any later one. */
+typedef struct inbound {
+	int fd;
+	double spin_s;
+	jp__lane *lane;
+	jp__buf sock;           /* read from the socket, not yet taken */
+	size_t sock_pos;        /* ... from here */
+	uint64_t sock_read;     /* bytes read from the socket so far */
+	uint64_t sock_taken;    /* ... and taken into the stream */
+} inbound;
+
+/* Read what the socket has (blocking for at least a byte) into ib->sock. */
+static ssize_t read_socket(inbound *ib)
+{
+	if (ib->sock_pos == ib->sock.len)
+		ib->sock_pos = ib->sock.len = 0;
+	if (jp__buf_reserve(&ib->sock, 65536))
+		_exit(JP__EXIT_BADFRAME);
+	ssize_t n;
+	do
+		n = read(ib->fd, ib->sock.data + ib->sock.len, ib->sock.cap - ib->sock.len);
+	while (n < 0 && errno == EINTR);
+	if (n > 0) {
+		ib->sock.len += (size_t)n;
+		ib->sock_read += (uint64_t)n;
+	}
+	return n;
+}
+
+/* Append the stream's next bytes to in (at most `room`, but a whole chunk
+ * of the lane whatever its size): their count, or 0 at end of file. */
+static size_t fill_from_lane(inbound *ib, jp__buf *in)
+{
+	jp__lane *l = ib->lane;
+	double until = 0;
+	for (;;) {
+		size_t clen;
+		uint64_t mark;
+		int chunk = jp__ring_peek(&l->to_worker, &clen, &mark);
+		if (chunk < 0)
+			_exit(JP__EXIT_BADFRAME);
+		if (chunk && mark <= ib->sock_taken) {
+			if (mark < ib->sock_taken || jp__buf_reserve(in, clen))
+				_exit(JP__EXIT_BADFRAME);
+			jp__ring_pop(&l->to_worker, in->data + in->len, clen);
+			in->len += clen;
+			return clen;
+		}
+		size_t have = ib->sock.len - ib->sock_pos;
+		if (have) {
+			if (chunk && have > mark - ib->sock_taken)
+				have = (size_t)(mark - ib->sock_taken);
+			if (jp__buf_append(in, ib->sock.data + ib->sock_pos, have))
+				_exit(JP__EXIT_BADFRAME);
+			ib->sock_pos += have;
+			ib->sock_taken += have;
+			return have;
+		}
+		/* nothing to take: socket bytes are due (a chunk waits for
+		 * them, or the master counts more than were read), or we spin,
+		 * or we sleep in read(2) after saying so */
+		bool due = chunk || __atomic_load_n(&l->task_bytes, __ATOMIC_ACQUIRE) > ib->sock_read;
+		if (!due) {
+			double now = jp__now();
+			if (!until)
+				until = now + ib->spin_s;
+			if (now < until) {
+				sched_yield();
+				continue;
+			}
+			jp__lane_will_sleep(&l->worker_sleeping);
+			if (jp__ring_nonempty(&l->to_worker) ||
+			    __atomic_load_n(&l->task_bytes, __ATOMIC_SEQ_CST) > ib->sock_read) {
+				jp__lane_awake(&l->worker_sleeping);
+				continue;
+			}
+		}
+		ssize_t n = read_socket(ib);
+		jp__lane_awake(&l->worker_sleeping);
+		until = 0;
+		if (n <= 0)
+			return 0;
+	}
+}
+
 /* Make in hold a whole frame at in->data + *start; returns its length, or
  * 0 at end of file. Exits on a malformed frame. */
-static size_t read_frame(int fd, jp__buf *in, size_t *start, double spin_s)
+static size_t read_frame(inbound *ib, jp__buf *in, size_t *start)
 {
 	if (*start == in->len) {
 		*start = in->len = 0;
@@ -304,16 +394,47 @@ static size_t read_frame(int fd, jp__buf *in, size_t *start, double spin_s)
 			if (in->len >= need)
 				return need;
 		}
+		if (ib->lane) {
+			if (!fill_from_lane(ib, in))
+				return 0;
+			continue;
+		}
 		size_t want = need - in->len < 65536 ? 65536 : need - in->len;
 		if (jp__buf_reserve(in, want))
 			_exit(JP__EXIT_BADFRAME);
-		ssize_t n = read_spin(fd, in->data + in->len, in->cap - in->len, spin_s);
+		ssize_t n = read_spin(ib->fd, in->data + in->len, in->cap - in->len, ib->spin_s);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0)
 			return 0;
 		in->len += (size_t)n;
 	}
+}
+
+/* Where results go: the lane when it has room (waking a master that
+ * sleeps), else the pipe; marks count the pipe's bytes. */
+typedef struct outbound {
+	int fd;
+	jp__lane *lane;
+	uint64_t pipe_bytes;
+} outbound;
+
+static void send_out(outbound *ob, const jp__buf *out)
+{
+	if (ob->lane && jp__ring_push(&ob->lane->to_master, out->data, out->len, ob->pipe_bytes)) {
+		if (!jp__lane_wake_needed(&ob->lane->master_sleeping))
+			return;
+		static const jp__buf none;
+		jp__buf nop = none;
+		if (jp__nop_encode(&nop))
+			_exit(1);
+		write_all_or_exit(ob->fd, nop.data, nop.len);
+		ob->pipe_bytes += nop.len;
+		jp__buf_free(&nop);
+		return;
+	}
+	write_all_or_exit(ob->fd, out->data, out->len);
+	ob->pipe_bytes += out->len;
 }
 
 /* A worker acts as if it had been exec'd: descriptors its master marked
@@ -412,7 +533,7 @@ static void export_thread_counts(int threads)
 }
 
 void jp__worker_main(int slot, int task_fd, int result_fd, pid_t master, const char *initializer,
-		     int threads, double spin_s)
+		     int threads, double spin_s, jp__lane *lane)
 {
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	if (getppid() != master)
@@ -437,8 +558,10 @@ void jp__worker_main(int slot, int task_fd, int result_fd, pid_t master, const c
 	if (status)
 		_exit(1);
 
+	inbound ib = { .fd = task_fd, .spin_s = spin_s, .lane = lane };
+	outbound ob = { .fd = result_fd, .lane = lane }; /* marks count from after HELLO */
 	size_t start = 0, len;
-	while ((len = read_frame(task_fd, &in, &start, spin_s))) {
+	while ((len = read_frame(&ib, &in, &start))) {
 		const uint8_t *f = in.data;
 		jp__frame_header h;
 		jp__frame_header_parse(f, &h);
@@ -457,6 +580,8 @@ void jp__worker_main(int slot, int task_fd, int result_fd, pid_t master, const c
 				_exit(JP__EXIT_BADFRAME);
 			for (uint32_t i = 0; i < n; i++)
 				jp__unmap_shared(&r.maps, jp__release_id(ids, i));
+		} else if (h.type == JP__F_NOP) {
+			/* a wake-up: the frame it announced came by the lane */
 		} else if (h.type == JP__F_BATCH) {
 			uint64_t call_id;
 			jp__iter it;
@@ -467,7 +592,7 @@ void jp__worker_main(int slot, int task_fd, int result_fd, pid_t master, const c
 			/* what tasks printed reaches the terminal before the result */
 			fflush(stdout);
 			fflush(stderr);
-			write_all_or_exit(result_fd, out.data, out.len);
+			send_out(&ob, &out);
 			if (r.tainted)
 				_exit(0); /* replaced by the master: see on_segv */
 		} else {

@@ -565,6 +565,68 @@ START_TEST(calls_under_each_policy_and_engine)
 }
 END_TEST
 
+/* A result of as many bytes as its argument says, each byte its item's
+ * index plus its offset: small ones fit a lane, large ones take the pipe. */
+static int sized(jp_task *t)
+{
+	int64_t n;
+	if (jp_task_arg_i64(t, 1, &n))
+		return jp_task_fail(t, "no size");
+	uint8_t *out = jp_task_result_alloc(t, (size_t)n);
+	if (!out && n)
+		return jp_task_fail(t, "no memory");
+	for (int64_t k = 0; k < n; k++)
+		out[k] = (uint8_t)(jp_task_begin(t) + (size_t)k);
+	return 0;
+}
+JP_TASK(sized);
+
+/* The fast lane and the old ways mixed: results and arguments below and
+ * above a lane's size, in order, after pauses that put both sides to sleep
+ * (each engine, the lane on and off). */
+START_TEST(lanes_and_pipes_keep_order)
+{
+	setenv("JOBPOOL_IO", _i / 2 ? "uring" : "poll", 1);
+	setenv("JOBPOOL_LANE", _i % 2 ? "on" : "off", 1);
+	jp_options opt = JP_OPTIONS_INIT;
+	opt.n_jobs = 2;
+	opt.batch_size = "1";
+	opt.spin_s = 1e-4;
+	jp_pool *pool;
+	ck_assert_int_eq(jp_pool_open(&pool, &opt), 0);
+	static uint8_t blob[300000]; /* an inline argument larger than a lane */
+	for (size_t k = 0; k < sizeof blob; k++)
+		blob[k] = (uint8_t)(k * 7);
+	for (int round = 0; round < 6; round++) {
+		jp_call *c;
+		ck_assert_int_eq(jp_call_new(&c, pool), 0);
+		ck_assert_int_eq(jp_call_arg_bytes(c, blob, round % 2 ? sizeof blob : 16), 0);
+		enum { N = 40 };
+		int64_t size[N];
+		for (int i = 0; i < N; i++) {
+			size[i] = (i + round) % 3 == 0 ? 300000 : (i % 5) * 24;
+			ck_assert_int_ge(jp_call_add(c, "sized"), 0);
+			ck_assert_int_eq(jp_call_arg_i64(c, size[i]), 0);
+		}
+		ck_assert_int_eq(jp_call_run(c), 0);
+		for (int i = 0; i < N; i++) {
+			const void *d;
+			size_t len;
+			ck_assert_int_eq(jp_call_result(c, (size_t)i, &d, &len), 0);
+			ck_assert_uint_eq(len, (size_t)size[i]);
+			for (size_t k = 0; k < len; k += 997)
+				ck_assert_uint_eq(((const uint8_t *)d)[k], (uint8_t)(i + (int)k));
+		}
+		jp_call_free(c);
+		if (round % 2)
+			usleep(5000); /* past the spin: both sides sleep */
+	}
+	jp_pool_close(pool);
+	unsetenv("JOBPOOL_LANE");
+	jpt_assert_no_children();
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("engine");
@@ -590,6 +652,7 @@ int main(void)
 	tc = jpt_tcase("wait policy");
 	tcase_add_test(tc, wait_policy_options_are_checked);
 	tcase_add_loop_test(tc, calls_under_each_policy_and_engine, 0, 4);
+	tcase_add_loop_test(tc, lanes_and_pipes_keep_order, 0, 4);
 	suite_add_tcase(s, tc);
 	return jpt_run(s);
 }

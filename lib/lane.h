@@ -1,0 +1,65 @@
+/*
+ * lane.h - the fast lane: frames between the master and one worker through
+ * memory both map, while both spin (the active wait), instead of through
+ * the worker's socket and pipe. See lane.c.
+ */
+#ifndef JOBPOOL_LANE_H
+#define JOBPOOL_LANE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Bytes of a ring: larger frames take the socket or the pipe. */
+#define JP__RING_BYTES (128u << 10)
+/* A chunk's header in a ring: its length and its mark. */
+#define JP__CHUNK_HDR 16
+
+/* One direction: a single producer, a single consumer, byte counters that
+ * only grow (their difference is what the ring holds). */
+typedef struct jp__ring {
+	_Alignas(64) uint64_t tail; /* bytes written: the producer's */
+	_Alignas(64) uint64_t head; /* bytes taken: the consumer's */
+	_Alignas(64) uint8_t data[JP__RING_BYTES];
+} jp__ring;
+
+typedef struct jp__lane {
+	jp__ring to_worker, to_master;
+	/* Bytes the master has handed to the worker's socket so far: a worker
+	 * that sees more than it read knows they are coming. */
+	_Alignas(64) uint64_t task_bytes;
+	/* Set by a side about to block in read(2) or its I/O wait; the other
+	 * side, having pushed a chunk, clears it and sends a NOP frame the
+	 * old way to wake it. */
+	_Alignas(64) uint32_t worker_sleeping;
+	_Alignas(64) uint32_t master_sleeping;
+} jp__lane;
+
+/* n lanes in memory shared with the processes forked after: 0 or -errno. */
+int jp__lanes_new(jp__lane **lanes, int n);
+void jp__lanes_free(jp__lane *lanes, int n);
+/* Empty, for a new worker in its slot. */
+void jp__lane_reset(jp__lane *l);
+
+/*
+ * Push whole frames (len bytes) as one chunk whose mark is the count of
+ * bytes the producer had sent the old way before it: the consumer takes
+ * the chunk once it has taken that many. false when the ring lacks room.
+ */
+bool jp__ring_push(jp__ring *r, const void *data, size_t len, uint64_t mark);
+/* The next chunk's length and mark, if there is one; a chunk whose header
+ * does not fit the ring is -1 (the producer is broken). */
+int jp__ring_peek(const jp__ring *r, size_t *len, uint64_t *mark);
+/* Copy the next chunk's bytes (len, from peek) to dst and drop it. */
+void jp__ring_pop(jp__ring *r, void *dst, size_t len);
+/* Whether the ring holds a chunk. */
+bool jp__ring_nonempty(const jp__ring *r);
+
+/* The Dekker pair: a side about to sleep sets its flag, then looks once
+ * more; a side that pushed clears the other's flag, and wakes it if it
+ * was set. Sequentially consistent, so one of the two sees the other. */
+void jp__lane_will_sleep(uint32_t *flag);
+void jp__lane_awake(uint32_t *flag);
+bool jp__lane_wake_needed(uint32_t *flag);
+
+#endif
