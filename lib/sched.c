@@ -431,14 +431,14 @@ static uint64_t tag_of(const jp__worker *w, int slot)
 /* Send what is queued for a worker: through its lane when there is room
  * (a NOP the old way wakes it if it went to sleep), else through its
  * socket, one write at a time. */
-static void flush_writes(jp_pool *p, int slot)
+static void send_queued(jp_pool *p, int slot, bool by_lane)
 {
 	jp__worker *w = &p->workers[slot];
 	if (w->queued.len == 0)
 		return;
 	jp__lane *l = p->lanes ? &p->lanes[slot] : NULL;
 	/* a NOP owed goes by the socket, and what was queued behind it too */
-	if (l && !w->wake_owed &&
+	if (l && by_lane && !w->wake_owed &&
 	    jp__ring_push(&l->to_worker, w->queued.data, w->queued.len, l->task_bytes)) {
 		w->queued.len = 0;
 		if (!jp__lane_wake_needed(&l->worker_sleeping))
@@ -466,6 +466,11 @@ static void flush_writes(jp_pool *p, int slot)
 	w->write_busy = rc == 1;
 	if (rc < 0)
 		w->send_failed = true;
+}
+
+static void flush_writes(jp_pool *p, int slot)
+{
+	send_queued(p, slot, true);
 }
 
 /* Keep one read posted on every live worker's result pipe. The buffer is
@@ -1394,6 +1399,29 @@ int jp__sched_next(jp_call *c, jp__slot **out)
 	}
 }
 
+/* Reap the ends of socket writes still in flight (NOPs, with lanes, often
+ * are: results came by the lanes), so that frames sent between calls do not
+ * wait behind a write nobody reaps. The workers read their sockets, so the
+ * ends come at once; a bound all the same. */
+static void settle_writes(jp_call *c)
+{
+	jp_pool *p = c->pool;
+	double until = jp__now() + 0.1;
+	for (;;) {
+		bool busy = false;
+		for (int i = 0; i < p->n_workers; i++)
+			busy |= p->workers[i].pid && p->workers[i].write_busy;
+		if (!busy || jp__now() > until)
+			return;
+		jp__io_event ev[64];
+		int n = jp__io_wait(p->io, ev, 64, 1);
+		if (n < 0)
+			return;
+		for (int k = 0; k < n; k++)
+			on_event(c, &ev[k]);
+	}
+}
+
 void jp__sched_stop(jp_call *c)
 {
 	jp__run *r = &c->run;
@@ -1404,6 +1432,8 @@ void jp__sched_stop(jp_call *c)
 	r->ended = true;
 	while (r->inflight && pump(c) == 0)
 		;
+	if (c->pool->lanes)
+		settle_writes(c);
 	if (r->mode != JP__COLLECT) {
 		for (size_t seq = c->slot_base; seq < c->nslots; seq++) {
 			jp__slot *s = jp__call_slot(c, seq);
@@ -1463,8 +1493,10 @@ void jp__sched_release(jp_pool *p, const uint64_t *ids, uint32_t n)
 	 * must wait completes during the next call's wait. */
 	for (int i = 0; i < p->n_workers; i++) {
 		jp__worker *w = &p->workers[i];
+		/* by the socket, which wakes a sleeping worker by itself: a NOP
+		 * sent now could wait behind a write whose end no call reaps */
 		if (w->pid && !jp__release_encode(&w->queued, ids, n))
-			flush_writes(p, i);
+			send_queued(p, i, false);
 	}
 	jp__io_flush(p->io); /* no wait follows: io_uring would hold them */
 }
