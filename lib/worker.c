@@ -316,8 +316,9 @@ static ssize_t read_socket(inbound *ib)
 	return n;
 }
 
-/* Append the stream's next bytes to in (at most `room`, but a whole chunk
- * of the lane whatever its size): their count, or 0 at end of file. */
+/* Append the stream's next bytes to in (a whole chunk of the lane, or
+ * socket bytes up to the next chunk's mark): their count, or 0 at end of
+ * file. */
 static size_t fill_from_lane(inbound *ib, jp__buf *in)
 {
 	jp__lane *l = ib->lane;
