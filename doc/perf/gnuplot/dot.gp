@@ -1,4 +1,4 @@
-# drawn by bench/plot; run from doc/perf: gnuplot gnuplot/dot.gp
+# drawn by bench/plot; run from /work/main/doc/perf: gnuplot gnuplot/dot.gp
 set terminal pngcairo size 1100,640 font 'DejaVu Sans,11' linewidth 1
 set output "dot.png"
 set termoption noenhanced
