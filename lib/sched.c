@@ -124,8 +124,8 @@ static void learn(jp__run *r, size_t items, double seconds)
  * the next call of that task there rather than at 1: growing from 1 costs a
  * round trip per doubling, a third of a millisecond for 10^4 trivial
  * tasks. Not beyond four batches per worker, the size a call of very
- * different items could not regret much; calls of several tasks start at
- * 1. */
+ * different items could not regret much (a sequential pool has no such
+ * bound); calls of several tasks start at 1. */
 static struct jp__learned *learned_of(jp_call *c)
 {
 	jp_pool *p = c->pool;
@@ -143,7 +143,9 @@ static void recall_batch_size(jp_call *c)
 	struct jp__learned *l = learned_of(c);
 	if (r->bs_fixed || !l)
 		return;
-	size_t cap = c->make_item ? l->bs : c->n / (4 * (size_t)workers_of(c->pool));
+	/* in a sequential pool no worker waits on another's last batch */
+	size_t cap = c->make_item || !c->pool->n_workers ? l->bs
+							  : c->n / (4 * (size_t)workers_of(c->pool));
 	r->bs = l->bs < cap ? l->bs : cap;
 	if (r->bs < 1)
 		r->bs = 1;
@@ -314,7 +316,7 @@ static void on_sigint(int sig, siginfo_t *info, void *uctx)
 	}
 }
 
-static void catch_sigint(jp__run *r)
+static void catch_sigint(void)
 {
 	static pthread_once_t once = PTHREAD_ONCE_INIT;
 	pthread_once(&once, make_sigint_pipe);
@@ -326,7 +328,6 @@ static void catch_sigint(jp__run *r)
 		if (sigint_old.sa_handler != SIG_IGN || (sigint_old.sa_flags & SA_SIGINFO))
 			sigaction(SIGINT, &sa, NULL);
 	}
-	r->sigints = (unsigned long)sigint_count;
 	pthread_mutex_unlock(&sigint_lock);
 }
 
@@ -1113,6 +1114,13 @@ static int dispatch_more(jp_call *c)
 			return err;
 		r->next += count;
 		r->seq++;
+		/* here a SIGINT matters between batches: the handler goes in
+		 * after the first, when more follow, so a call of one batch
+		 * makes no system call for it */
+		if (!p->n_workers && !p->threads && !r->sigint_caught && !all_dispatched(c)) {
+			r->sigint_caught = true;
+			catch_sigint();
+		}
 		if (!p->n_workers && r->mode != JP__COLLECT)
 			break; /* a stream takes each result before the next runs */
 	}
@@ -1201,7 +1209,7 @@ static int wait_with_lanes(jp_call *c, jp__io_event *ev, int max, int timeout_ms
 	}
 	if (!c->run.sigint_caught) {
 		c->run.sigint_caught = true;
-		catch_sigint(&c->run);
+		catch_sigint();
 	}
 	watch_sigint(c);
 	for (int i = 0; i < p->n_workers; i++)
@@ -1303,11 +1311,12 @@ int jp__sched_start(jp_call *c, enum jp__delivery mode)
 	*r = fresh;
 	/* threads cannot be stopped: a SIGINT keeps its own meaning there */
 	/* with lanes, a call that ends within its spin makes no system call
-	 * for SIGINT: the handler goes in when the master first sleeps */
-	r->sigint_caught = !p->threads && !p->lanes;
+	 * for SIGINT: the handler goes in when the master first sleeps; in
+	 * a sequential pool, once the first batch has run */
+	r->sigint_caught = !p->threads && !p->lanes && p->n_workers;
 	r->sigints = (unsigned long)sigint_count; /* before: another call's */
 	if (r->sigint_caught)
-		catch_sigint(r);
+		catch_sigint();
 	jp__status_call(c, true);
 	int err = jp__call_encode_frame(c, r->call_id, &r->callf);
 	if (err)

@@ -483,6 +483,41 @@ START_TEST(sigint_interrupts_the_call)
 }
 END_TEST
 
+/* A sequential pool runs its batches here, so a SIGINT stops the call
+ * between two of them: the handler goes in after the first batch. */
+START_TEST(sigint_interrupts_a_sequential_call)
+{
+	struct sigaction sa = { .sa_handler = count_sigint }, old, now;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, &old);
+	handled = 0;
+	jp_pool *pool = jpt_open(1);
+	int64_t how[40];
+	for (int i = 0; i < 40; i++)
+		how[i] = 50; /* 2 s in all */
+	jp_call *c = acts(pool, how, 40);
+	pthread_t th;
+	long delay = 300;
+	pthread_create(&th, NULL, send_sigint_later, &delay);
+	int rc = jp_call_run(c);
+	pthread_join(th, NULL);
+	ck_assert_int_eq(rc, JP_EINTR);
+	ck_assert_int_eq(handled, 1);
+	const char *msg;
+	jp_call_error(c, NULL, &msg);
+	ck_assert_ptr_nonnull(strstr(msg, "interrupted by SIGINT"));
+	size_t done = 0, total = 0; /* stopped between two tasks, past the first */
+	ck_assert_int_eq(sscanf(strstr(msg, "SIGINT: "), "SIGINT: %zu of %zu", &done, &total), 2);
+	ck_assert_msg(done >= 1 && done < 40 && total == 40, "%s", msg);
+	jp_call_free(c);
+	sigaction(SIGINT, NULL, &now);
+	ck_assert_ptr_eq((void *)now.sa_handler, (void *)count_sigint);
+	quick_call_works(pool);
+	jp_pool_close(pool);
+	sigaction(SIGINT, &old, NULL);
+}
+END_TEST
+
 /* With SIGINT at its default, one Ctrl-C ends the program, after the pool
  * cleaned up: no worker, no folder left. */
 START_TEST(sigint_at_default_ends_the_program_cleanly)
@@ -695,6 +730,7 @@ static Suite *faults_suite(void)
 	tcase_add_test(tc, shared_pages_are_not_growth);
 	tcase_add_test(tc, quick_deaths_are_throttled);
 	tcase_add_test(tc, sigint_interrupts_the_call);
+	tcase_add_test(tc, sigint_interrupts_a_sequential_call);
 	tcase_add_test(tc, sigint_at_default_ends_the_program_cleanly);
 	tcase_add_loop_test(tc, ending_without_close_leaves_nothing, 0, 2);
 	tcase_add_test(tc, a_host_with_threads_opens_a_pool);
