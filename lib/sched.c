@@ -875,13 +875,23 @@ static void on_event(jp_call *c, const jp__io_event *ev)
 		post_read(p, slot);
 }
 
-/* A worker that died between calls is replaced before it is given work. */
-static void replace_dead_workers(jp_pool *p)
+/* A worker that died between calls is replaced before it is given work.
+ * Its death shows as the end of file of the read kept posted on its
+ * pipe, which the engine reports without a system call when nothing is
+ * pending (io_uring's rings are shared memory; poll asks once for all):
+ * only a worker with no read posted is asked after with waitpid. */
+static void replace_dead_workers(jp_call *c)
 {
+	jp_pool *p = c->pool;
+	jp__io_event ev[64];
+	int n;
+	while ((n = jp__io_wait(p->io, ev, 64, 0)) > 0)
+		for (int k = 0; k < n; k++)
+			on_event(c, &ev[k]);
 	for (int i = 0; i < p->n_workers; i++) {
 		jp__worker *w = &p->workers[i];
 		int status;
-		if (w->pid && waitpid(w->pid, &status, WNOHANG) == 0) {
+		if (w->pid && (w->read_busy || waitpid(w->pid, &status, WNOHANG) == 0)) {
 			post_read(p, i);
 			continue;
 		}
@@ -1323,7 +1333,7 @@ int jp__sched_start(jp_call *c, enum jp__delivery mode)
 		return err;
 	r->ntasks_sent = c->ntasks;
 	if (p->n_workers)
-		replace_dead_workers(p);
+		replace_dead_workers(c);
 	recall_batch_size(c);
 	report(c, false);
 	return p->threads ? run_on_threads(c) : 0;
