@@ -244,8 +244,10 @@ static int fork_worker(jp_pool *p, int slot)
 	fflush(stderr);
 	pid_t master = getpid();
 	jp__lane *lane = p->lanes ? &p->lanes[slot] : NULL;
-	if (lane)
+	if (lane) {
 		jp__lane_reset(lane); /* its last worker is gone */
+		lane->spin_looks = p->spin_looks;
+	}
 	pid_t pid = jp__fault(JP__FAULT_FORK) ? (errno = EAGAIN, -1) : fork();
 	if (pid == 0) {
 		close(sv[0]);
@@ -267,6 +269,7 @@ static int fork_worker(jp_pool *p, int slot)
 	}
 	p->spawned++;
 	w->pid = pid;
+	jp__msgf(w->who, sizeof w->who, "worker %d (pid %d)", slot, (int)pid);
 	w->generation++;
 	/* a new life: its recycling counts start again */
 	w->spawned_at = jp__now();
@@ -408,6 +411,7 @@ int jp_pool_open(jp_pool **pool, const jp_options *options)
 		bool lanes = p->cfg.wait_active && !(lane_env && !strcmp(lane_env, "off"));
 		if (!err && lanes && jp__lanes_new(&p->lanes, p->n_workers))
 			p->lanes = NULL; /* the sockets alone, then */
+		p->spin_looks = p->n_workers + 1 > jp_cpu_count() ? 0 : JP__SPIN_LOOKS;
 		if (!err)
 			jp__io_set_spin(p->io, p->cfg.wait_active && !p->lanes ? p->cfg.spin_s : 0);
 		for (int i = 0; !err && i < p->n_workers; i++)

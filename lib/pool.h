@@ -24,6 +24,7 @@ typedef struct jp__inflight {
 
 typedef struct jp__worker {
 	pid_t pid;           /* 0: the slot is empty (its respawn failed) */
+	char who[48];        /* "worker 1 (pid 4242)", for messages: made once */
 	uint32_t generation; /* bumped at each respawn: stale I/O events are dropped */
 	int task_fd;         /* master's end of the task socket: CALL, BATCH out */
 	int result_fd;       /* master's end of the result pipe: HELLO, RESULT in */
@@ -87,6 +88,7 @@ struct jp_pool {
 	int n_workers;       /* worker processes: 0 for the sequential and thread backends */
 	jp__worker *workers;
 	struct jp__lane *lanes; /* one per worker with the active wait, else NULL */
+	unsigned spin_looks;    /* see JP__SPIN_LOOKS: for the master and the lanes */
 	jp__buf lane_in;     /* a chunk taken from a lane */
 	struct jp__threads *threads; /* the thread backend's threads, or NULL */
 	int depth;           /* pool workers the opening thread ran inside */

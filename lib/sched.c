@@ -724,10 +724,8 @@ static bool take_result(jp_call *c, int slot, uint8_t *frame, size_t len, bool o
 		worker_lost(c, slot, JP_EFRAME, "sent a result nobody asked for");
 		return false;
 	}
-	char who[64];
-	jp__msgf(who, sizeof who, "worker %d (pid %d)", slot, (int)w->pid);
 	size_t units;
-	int err = jp__call_ingest(c, r->call_id, frame, len, owned, who, &units);
+	int err = jp__call_ingest(c, r->call_id, frame, len, owned, w->who, &units);
 	if (!err && units != w->inflight[w->inflight_head].nseq)
 		err = JP_EFRAME;
 	if (err == JP_EFRAME) {
@@ -1195,6 +1193,15 @@ static int ms_to_deadline(jp_call *c, double now, int *late)
  * blocking) for up to spin_s, then say so in every lane and block in the
  * engine, which a worker that pushes a chunk then wakes with a NOP frame.
  * Returns the engine's events; chunks found are taken here (0 events). */
+/* Whether a live worker's lane holds a chunk for the master. */
+static bool lanes_nonempty(const jp_pool *p)
+{
+	for (int i = 0; i < p->n_workers; i++)
+		if (p->workers[i].pid && jp__ring_nonempty(&p->lanes[i].to_master))
+			return true;
+	return false;
+}
+
 static int wait_with_lanes(jp_call *c, jp__io_event *ev, int max, int timeout_ms)
 {
 	jp_pool *p = c->pool;
@@ -1215,7 +1222,11 @@ static int wait_with_lanes(jp_call *c, jp__io_event *ev, int max, int timeout_ms
 			return 0;
 		if (jp__now() >= until)
 			break;
-		jp__io_spin_pause();
+		bool come = false;
+		for (unsigned i = 0; i < p->spin_looks && !come; i++)
+			come = lanes_nonempty(p);
+		if (!come)
+			jp__io_spin_pause();
 	}
 	if (!c->run.sigint_caught) {
 		c->run.sigint_caught = true;

@@ -355,7 +355,12 @@ static size_t fill_from_lane(inbound *ib, jp__buf *in)
 			if (!until)
 				until = now + ib->spin_s;
 			if (now < until) {
-				sched_yield();
+				bool come = false;
+				for (uint32_t i = 0; i < l->spin_looks && !come; i++)
+					come = jp__ring_nonempty(&l->to_worker) ||
+					       __atomic_load_n(&l->task_bytes, __ATOMIC_ACQUIRE) > ib->sock_read;
+				if (!come)
+					sched_yield();
 				continue;
 			}
 			jp__lane_will_sleep(&l->worker_sleeping);
