@@ -43,7 +43,7 @@ int jp__buf_reserve_exact(jp__buf *b, size_t extra)
 	return resize(b, jp__align_up(b->len + extra, 64));
 }
 
-int jp__buf_append(jp__buf *b, const void *p, size_t n)
+int jp__buf_append_slow(jp__buf *b, const void *p, size_t n)
 {
 	int err = jp__buf_reserve(b, n);
 	if (err)

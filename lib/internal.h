@@ -42,7 +42,18 @@ int jp__buf_reserve(jp__buf *b, size_t extra);
 /* Without the doubling: for a buffer that will hold one big frame and be
  * kept as it is. */
 int jp__buf_reserve_exact(jp__buf *b, size_t extra);
-int jp__buf_append(jp__buf *b, const void *p, size_t n);
+int jp__buf_append_slow(jp__buf *b, const void *p, size_t n);
+/* Inline where it fits: frames are built of many 4- and 8-byte fields,
+ * which then take a store rather than a call to memcpy. */
+static inline int jp__buf_append(jp__buf *b, const void *p, size_t n)
+{
+	if (n > b->cap - b->len)
+		return jp__buf_append_slow(b, p, n);
+	if (n)
+		__builtin_memcpy(b->data + b->len, p, n);
+	b->len += n;
+	return 0;
+}
 int jp__buf_pad(jp__buf *b, size_t align); /* zero-fill len up to a multiple */
 void *jp__buf_take(jp__buf *b);            /* hand the storage to the caller */
 void jp__buf_free(jp__buf *b);

@@ -350,6 +350,9 @@ static void free_pool(jp_pool *p)
 	free(p->workers);
 	jp__lanes_free(p->lanes, p->n_workers);
 	jp__buf_free(&p->lane_in);
+	jp__buf_free(&p->kept_callf);
+	jp__buf_free(&p->kept_batch);
+	jp__buf_free(&p->kept_out);
 	jp__config_free(&p->cfg);
 	free(p);
 }

@@ -90,6 +90,9 @@ struct jp_pool {
 	struct jp__lane *lanes; /* one per worker with the active wait, else NULL */
 	unsigned spin_looks;    /* see JP__SPIN_LOOKS: for the master and the lanes */
 	jp__buf lane_in;     /* a chunk taken from a lane */
+	/* A call's CALL frame, batch and inline output buffers, kept for the
+	 * next call (a nested call makes its own): see sched.c's lend_buf */
+	jp__buf kept_callf, kept_batch, kept_out;
 	struct jp__threads *threads; /* the thread backend's threads, or NULL */
 	int depth;           /* pool workers the opening thread ran inside */
 	jp__io *io;

@@ -38,6 +38,18 @@ static int offset_add(jp_task *t)
 }
 JP_TASK(offset_add);
 
+/* The same arguments, the other way. */
+static int offset_sub(jp_task *t)
+{
+	double off;
+	int64_t v;
+	if (jp_task_nargs(t) != 2 || jp_task_arg_f64(t, 0, &off) || jp_task_arg_i64(t, 1, &v))
+		return jp_task_fail(t, "bad arguments");
+	double r = off - (double)v;
+	return jp_task_set_result(t, &r, sizeof r);
+}
+JP_TASK(offset_sub);
+
 /* One item: its bytes argument reversed. */
 static int reverse_bytes(jp_task *t)
 {
@@ -289,6 +301,42 @@ START_TEST(builder_items_and_args)
 }
 END_TEST
 
+/* A worker keeps the task table of the call before when the next names the
+ * same tasks: the shared arguments must still be the new call's, and a
+ * call naming other tasks must not find the old table. */
+static void offset_call(jp_pool *pool, double offset, size_t n, const char *other)
+{
+	jp_call *c;
+	ck_assert_int_eq(jp_call_new(&c, pool), 0);
+	ck_assert_int_eq(jp_call_arg_f64(c, offset), 0);
+	for (size_t i = 0; i < n; i++) {
+		ck_assert_int_ge(jp_call_add(c, other && i % 2 ? other : "offset_add"), 0);
+		ck_assert_int_eq(jp_call_arg_i64(c, (int64_t)i), 0);
+	}
+	ck_assert_int_eq(jp_call_run(c), 0);
+	for (size_t i = 0; i < n; i++) {
+		const void *d;
+		size_t len;
+		ck_assert_int_eq(jp_call_result(c, i, &d, &len), 0);
+		ck_assert_uint_eq(len, sizeof(double));
+		if (other && i % 2)
+			ck_assert(*(const double *)d == offset - (double)i);
+		else
+			ck_assert(*(const double *)d == offset + (double)i);
+	}
+	jp_call_free(c);
+}
+
+START_TEST(each_call_gets_its_own_arguments)
+{
+	jp_pool *pool = jpt_open(_i);
+	for (int k = 0; k < 50; k++)
+		offset_call(pool, 0.25 * k, 4, k % 5 == 4 ? "offset_sub" : NULL);
+	jp_pool_close(pool);
+	jpt_assert_no_children();
+}
+END_TEST
+
 START_TEST(mixed_tasks_bytes_and_arrays)
 {
 	jp_pool *pool = jpt_open(_i);
@@ -495,6 +543,7 @@ int main(void)
 	tcase_add_loop_test(tc, map_in_order, 1, 5);
 	tcase_add_loop_test(tc, empty_calls, 1, 3);
 	tcase_add_loop_test(tc, builder_items_and_args, 1, 5);
+	tcase_add_loop_test(tc, each_call_gets_its_own_arguments, 1, 4);
 	tcase_add_loop_test(tc, mixed_tasks_bytes_and_arrays, 1, 5);
 	tcase_add_loop_test(tc, initializer_runs_in_each_worker, 1, 4);
 	tcase_add_loop_test(tc, task_knows_its_name, 1, 3);
