@@ -30,6 +30,11 @@ double jp__now(void);
  * checks every call makes that it runs in the pool's own process. */
 pid_t jp__self_pid(void);
 
+/* Tests set this to 0 or 1 before jp_pool_open to make spinners yield or
+ * not whatever the CPU count (-1: by the count), so that both ways run on
+ * a machine of 2 CPUs. */
+extern int jp__spin_yields_forced;
+
 /* ---- buf.c: a growable, 64-byte aligned byte buffer ------------------ */
 
 typedef struct jp__buf {

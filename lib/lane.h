@@ -33,10 +33,10 @@ typedef struct jp__lane {
 	 * old way to wake it. */
 	_Alignas(64) uint32_t worker_sleeping;
 	_Alignas(64) uint32_t master_sleeping;
-	/* How many times a spinner looks between two yields, set by the
-	 * master before the worker starts: JP__SPIN_LOOKS, or 0 when the
-	 * pool has more processes than CPUs. */
-	_Alignas(64) uint32_t spin_looks;
+	/* Whether a spinner yields after each look (the pool has more
+	 * processes than CPUs) or after JP__SPIN_LOOKS; set by the master
+	 * before the worker starts. */
+	_Alignas(64) uint32_t spin_yields;
 } jp__lane;
 
 /* n lanes in memory shared with the processes forked after: 0 or -errno. */
@@ -58,13 +58,17 @@ int jp__ring_peek(const jp__ring *r, size_t *len, uint64_t *mark);
 void jp__ring_pop(jp__ring *r, void *dst, size_t len);
 /* Whether the ring holds a chunk. */
 bool jp__ring_nonempty(const jp__ring *r);
-/* A spinner looks this many times between two sched_yield(2)s where each
- * process has a CPU of its own: a yield is a system call, and a chunk that
- * comes during one waits it out. Where processes outnumber CPUs a spinner
- * yields after every look: one whose CPU another wants must give it up at
- * once (the 2-task call took 8.5 us instead of 7.1 on 2 CPUs with three
- * processes). Plain loads, no PAUSE: under KVM a loop of PAUSEs exits to
- * the hypervisor (see threads.c's event_wait). */
+/* Where each process of the pool has a CPU of its own, a spinner looks at
+ * its ring this many times between two sched_yield(2) calls: a yield is a
+ * system call, and a chunk that comes during one waits it out. Where
+ * processes outnumber CPUs it yields after every look: one whose CPU
+ * another process of the pool needs must give it up at once (256 looks
+ * made the 2-task call 8.5 us instead of 7.1 on 2 CPUs with 3 processes).
+ * Never yielding was faster still for the 2-task call on the 16-core
+ * device (3.8 against 4.9 us at 2 workers) but left the dot call at 100 to
+ * 180 us in half the runs: something the spinner's CPU owed others waited
+ * for the scheduler's tick. Plain loads, no PAUSE: under KVM a loop of
+ * PAUSEs exits to the hypervisor (see threads.c's event_wait). */
 #define JP__SPIN_LOOKS 256
 
 /* The Dekker pair: a side about to sleep sets its flag, then looks once

@@ -22,6 +22,8 @@
 #include <time.h>
 #include <unistd.h>
 
+int jp__spin_yields_forced = -1;
+
 /* A failed jp_pool_open has no pool to hold its message: like errno, it is
  * kept per thread. */
 static _Thread_local char open_errmsg[JP__ERRMSG_MAX];
@@ -246,7 +248,7 @@ static int fork_worker(jp_pool *p, int slot)
 	jp__lane *lane = p->lanes ? &p->lanes[slot] : NULL;
 	if (lane) {
 		jp__lane_reset(lane); /* its last worker is gone */
-		lane->spin_looks = p->spin_looks;
+		lane->spin_yields = p->spin_yields;
 	}
 	pid_t pid = jp__fault(JP__FAULT_FORK) ? (errno = EAGAIN, -1) : fork();
 	if (pid == 0) {
@@ -414,7 +416,8 @@ int jp_pool_open(jp_pool **pool, const jp_options *options)
 		bool lanes = p->cfg.wait_active && !(lane_env && !strcmp(lane_env, "off"));
 		if (!err && lanes && jp__lanes_new(&p->lanes, p->n_workers))
 			p->lanes = NULL; /* the sockets alone, then */
-		p->spin_looks = p->n_workers + 1 > jp_cpu_count() ? 0 : JP__SPIN_LOOKS;
+		p->spin_yields = jp__spin_yields_forced >= 0 ? jp__spin_yields_forced > 0
+							     : p->n_workers + 1 > jp_cpu_count();
 		if (!err)
 			jp__io_set_spin(p->io, p->cfg.wait_active && !p->lanes ? p->cfg.spin_s : 0);
 		for (int i = 0; !err && i < p->n_workers; i++)

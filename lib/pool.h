@@ -88,7 +88,7 @@ struct jp_pool {
 	int n_workers;       /* worker processes: 0 for the sequential and thread backends */
 	jp__worker *workers;
 	struct jp__lane *lanes; /* one per worker with the active wait, else NULL */
-	unsigned spin_looks;    /* see JP__SPIN_LOOKS: for the master and the lanes */
+	bool spin_yields;       /* see JP__SPIN_LOOKS: for the master and the lanes */
 	jp__buf lane_in;     /* a chunk taken from a lane */
 	/* A call's CALL frame, batch and inline output buffers, kept for the
 	 * next call (a nested call makes its own): see sched.c's lend_buf */

@@ -1223,7 +1223,7 @@ static int wait_with_lanes(jp_call *c, jp__io_event *ev, int max, int timeout_ms
 		if (jp__now() >= until)
 			break;
 		bool come = false;
-		for (unsigned i = 0; i < p->spin_looks && !come; i++)
+		for (int i = 0; !p->spin_yields && i < JP__SPIN_LOOKS && !come; i++)
 			come = lanes_nonempty(p);
 		if (!come)
 			jp__io_spin_pause();

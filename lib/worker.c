@@ -386,7 +386,7 @@ static size_t fill_from_lane(inbound *ib, jp__buf *in)
 				until = now + ib->spin_s;
 			if (now < until) {
 				bool come = false;
-				for (uint32_t i = 0; i < l->spin_looks && !come; i++)
+				for (int i = 0; !l->spin_yields && i < JP__SPIN_LOOKS && !come; i++)
 					come = jp__ring_nonempty(&l->to_worker) ||
 					       __atomic_load_n(&l->task_bytes, __ATOMIC_ACQUIRE) > ib->sock_read;
 				if (!come)

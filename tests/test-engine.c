@@ -586,8 +586,11 @@ JP_TASK(sized);
  * (each engine, the lane on and off). */
 START_TEST(lanes_and_pipes_keep_order)
 {
-	setenv("JOBPOOL_IO", _i / 2 ? "uring" : "poll", 1);
+	setenv("JOBPOOL_IO", _i / 2 % 2 ? "uring" : "poll", 1);
 	setenv("JOBPOOL_LANE", _i % 2 ? "on" : "off", 1);
+	/* 4 and up: spinners that look many times between yields, as where
+	 * each process has a CPU of its own (here they share 2) */
+	jp__spin_yields_forced = _i >= 4 ? 0 : -1;
 	jp_options opt = JP_OPTIONS_INIT;
 	opt.n_jobs = 2;
 	opt.batch_size = "1";
@@ -623,6 +626,7 @@ START_TEST(lanes_and_pipes_keep_order)
 	}
 	jp_pool_close(pool);
 	unsetenv("JOBPOOL_LANE");
+	jp__spin_yields_forced = -1;
 	jpt_assert_no_children();
 }
 END_TEST
@@ -652,7 +656,7 @@ int main(void)
 	tc = jpt_tcase("wait policy");
 	tcase_add_test(tc, wait_policy_options_are_checked);
 	tcase_add_loop_test(tc, calls_under_each_policy_and_engine, 0, 4);
-	tcase_add_loop_test(tc, lanes_and_pipes_keep_order, 0, 4);
+	tcase_add_loop_test(tc, lanes_and_pipes_keep_order, 0, 8);
 	suite_add_tcase(s, tc);
 	return jpt_run(s);
 }
