@@ -1188,11 +1188,6 @@ static int ms_to_deadline(jp_call *c, double now, int *late)
 	return ms <= 0 ? 0 : ms > 1e9 ? 1000000000 : (int)ms + 1;
 }
 
-/* One round: dispatch, then wait for what the workers send. */
-/* The active wait with lanes: poll the lanes and the engine (without
- * blocking) for up to spin_s, then say so in every lane and block in the
- * engine, which a worker that pushes a chunk then wakes with a NOP frame.
- * Returns the engine's events; chunks found are taken here (0 events). */
 /* Whether a live worker's lane holds a chunk for the master. */
 static bool lanes_nonempty(const jp_pool *p)
 {
@@ -1202,6 +1197,10 @@ static bool lanes_nonempty(const jp_pool *p)
 	return false;
 }
 
+/* The active wait with lanes: poll the lanes and the engine (without
+ * blocking) for up to spin_s, then say so in every lane and block in the
+ * engine, which a worker that pushes a chunk then wakes with a NOP frame.
+ * Returns the engine's events; chunks found are taken here (0 events). */
 static int wait_with_lanes(jp_call *c, jp__io_event *ev, int max, int timeout_ms)
 {
 	jp_pool *p = c->pool;
@@ -1252,6 +1251,7 @@ static int wait_with_lanes(jp_call *c, jp__io_event *ev, int max, int timeout_ms
 	return n;
 }
 
+/* One round: dispatch, then wait for what the workers send. */
 static int pump(jp_call *c)
 {
 	jp__run *r = &c->run;

@@ -250,6 +250,36 @@ static procinfo proc_info(int pid)
 	return pi;
 }
 
+/* Everything left to read from fd, NUL-terminated, its length in *len;
+ * NULL when memory runs out. Files of /proc say no size, so it grows. */
+static char *read_all(int fd, size_t *len)
+{
+	size_t have = 0, cap = 1 << 16;
+	char *buf = malloc(cap);
+	while (buf) {
+		if (cap - have < 4096) {
+			char *nb = realloc(buf, cap * 2);
+			if (!nb) {
+				free(buf);
+				return NULL;
+			}
+			buf = nb;
+			cap *= 2;
+		}
+		ssize_t n = read(fd, buf + have, cap - have - 1);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		have += (size_t)n;
+	}
+	if (buf) {
+		buf[have] = '\0';
+		*len = have;
+	}
+	return buf;
+}
+
 /* The text of /proc/PID/maps, or NULL. */
 static char *read_maps(int pid)
 {
@@ -258,30 +288,10 @@ static char *read_maps(int pid)
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return NULL;
-	size_t len = 0, cap = 1 << 16;
-	char *buf = malloc(cap);
-	while (buf) {
-		if (cap - len < 4096) {
-			char *nb = realloc(buf, cap * 2);
-			if (!nb) {
-				free(buf);
-				buf = NULL;
-				break;
-			}
-			buf = nb;
-			cap *= 2;
-		}
-		ssize_t n = read(fd, buf + len, cap - len - 1);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		len += (size_t)n;
-	}
+	size_t len;
+	char *text = read_all(fd, &len);
 	close(fd);
-	if (buf)
-		buf[len] = '\0';
-	return buf;
+	return text;
 }
 
 /* How many of the pool's processes (master and workers) map each listed
@@ -1942,23 +1952,10 @@ static char *slurp(const char *path, size_t *len, int *rc)
 		*rc = fail(EXIT_BADFILE, "%s: not a regular file", path);
 		return NULL;
 	}
-	char *buf = malloc((size_t)st.st_size + 1);
-	size_t have = 0;
-	while (buf && have < (size_t)st.st_size) {
-		ssize_t n = read(fd, buf + have, (size_t)st.st_size - have);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		have += (size_t)n;
-	}
+	char *buf = read_all(fd, len);
 	close(fd);
-	if (!buf) {
+	if (!buf)
 		*rc = fail(EXIT_ERROR, "out of memory");
-		return NULL;
-	}
-	buf[have] = '\0';
-	*len = have;
 	return buf;
 }
 
