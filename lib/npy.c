@@ -422,7 +422,10 @@ int jp__npy_parse_header(const uint8_t *buf, size_t len, jp__npy_header *h)
 			return fail(h, -EOVERFLOW, "shape times item size does not fit in 63 bits");
 	}
 	h->nbytes = empty ? 0 : (size_t)n;
-	if (h->nbytes > (uint64_t)INT64_MAX - h->data_offset)
+	/* with this header, or with any we would write for the array (up to
+	 * JP__NPY_FORMAT_MAX bytes): what we load, we can save */
+	size_t offset = h->data_offset > JP__NPY_FORMAT_MAX ? h->data_offset : JP__NPY_FORMAT_MAX;
+	if (h->nbytes > (uint64_t)INT64_MAX - offset)
 		return fail(h, -EOVERFLOW, "data would end past 2^63 bytes");
 	return 0;
 }

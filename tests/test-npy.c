@@ -318,6 +318,15 @@ START_TEST(header_is_spelled_as_numpy_spells_it)
 	ck_assert_int_eq(jp__npy_format_header(&big, out, 100), -ENOSPC);
 	jp__npy_header h;
 	ck_assert_int_eq(jp__npy_parse_header(out, (size_t)n, &h), -EOVERFLOW);
+	/* the largest array accepted is written back with the same shape */
+	jp_array most = { .dtype = JP_BOOL, .ndim = 1, .shape = { (size_t)INT64_MAX - JP__NPY_FORMAT_MAX } };
+	n = jp__npy_format_header(&most, out, sizeof out);
+	ck_assert(n > 0);
+	ck_assert_int_eq(jp__npy_parse_header(out, (size_t)n, &h), 0);
+	ck_assert_uint_eq(h.nbytes, (size_t)INT64_MAX - JP__NPY_FORMAT_MAX);
+	most.shape[0]++;
+	n = jp__npy_format_header(&most, out, sizeof out);
+	ck_assert_int_eq(jp__npy_parse_header(out, (size_t)n, &h), -EOVERFLOW);
 	jp_array bad = { .dtype = 99 };
 	ck_assert_int_eq(jp__npy_format_header(&bad, out, sizeof out), -EINVAL);
 }
@@ -363,8 +372,10 @@ START_TEST(headers_as_python_writes_them)
 	size_t n = make_header(buf, 1, "{'descr':'<f8','fortran_order':False,'shape':(1,)}", 1);
 	ck_assert_int_eq(jp__npy_parse_header(buf, n, &h), 0);
 	ck_assert_uint_eq(h.data_offset, n);
-	/* the largest dimension that fits */
-	ck_assert_int_eq(parse_dict(1, "{'descr': '|u1', 'fortran_order': False, 'shape': (9223372036854775000,)}", &h), 0);
+	/* the largest dimension that fits: 2^63 - 1 bytes less the longest
+	 * header jp_dump writes */
+	ck_assert_int_eq(parse_dict(1, "{'descr': '|u1', 'fortran_order': False, 'shape': (9223372036854774783,)}", &h), 0);
+	ck_assert_int_eq(parse_dict(1, "{'descr': '|u1', 'fortran_order': False, 'shape': (9223372036854774784,)}", &h), -EOVERFLOW);
 	ck_assert_int_eq(parse_dict(1, "{'descr': '|u1', 'fortran_order': False, 'shape': (0, 9223372036854775807)}", &h), 0);
 	ck_assert_uint_eq(h.nbytes, 0);
 }
@@ -413,6 +424,9 @@ static const struct {
 	{ 1, "{'descr': '<f8', 'fortran_order': False, 'shape': (4294967296, 4294967296)}", -EOVERFLOW },
 	{ 1, "{'descr': '<f8', 'fortran_order': False, 'shape': (0, 4294967296, 4294967296)}", -EOVERFLOW },
 	{ 1, "{'descr': '<f8', 'fortran_order': False, 'shape': (1152921504606846976,)}", -EOVERFLOW },
+	/* fits after this short header, not after the one saving it takes
+	 * (found by fuzz_npy) */
+	{ 1, "{'descr': '|b1', 'fortran_order': False, 'shape':(1, 9223372036854775708), }", -EOVERFLOW },
 	{ 1, "{'descr': '<f8', 'fortran_order': False, 'shape': (1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1)}", JP_ENOTSUP },
 	{ 1, "{'descr': 'zz', 'fortran_order': False, 'shape': (3,)}", -EINVAL },
 	{ 1, "{'descr': '', 'fortran_order': False, 'shape': (3,)}", -EINVAL },
