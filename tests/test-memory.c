@@ -27,7 +27,8 @@
  * workers, which inherit the path when the pool forks them): its size is
  * the number of dispatched runs. */
 static char runs_path[PATH_MAX / 2 + 64];
-static char dir[PATH_MAX / 2]; /* the test's own folder */
+static char root[PATH_MAX / 4]; /* made and removed by the parent */
+static char dir[PATH_MAX / 2];  /* the test's own folder, in root */
 static char cache[PATH_MAX / 2 + 64]; /* the cache in it */
 
 static void count_run(void)
@@ -123,9 +124,26 @@ static int versioned(jp_task *t)
 	return jp_task_set_result(t, &x, sizeof x);
 }
 
+/* The folders live in one made by check's parent process, which removes
+ * it even when a test's process died on a failed assertion before its
+ * own teardown. */
+static void make_root(void)
+{
+	jpt_mkdtemp(root, sizeof root, "jpt-memory");
+}
+
+static void remove_root(void)
+{
+	jpt_remove_tree(root);
+}
+
 static void setup(void)
 {
-	jpt_mkdtemp(dir, sizeof dir, "jpt-memory");
+	snprintf(dir, sizeof dir, "%s/%ld", root, (long)getpid());
+	if (mkdir(dir, 0700)) {
+		perror(dir);
+		exit(1);
+	}
 	snprintf(runs_path, sizeof runs_path, "%s/runs", dir);
 	snprintf(cache, sizeof cache, "%s/cache", dir);
 }
@@ -886,6 +904,7 @@ int main(void)
 {
 	Suite *s = suite_create("memory");
 	TCase *tc = jpt_tcase("hits");
+	tcase_add_unchecked_fixture(tc, make_root, remove_root);
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, miss_then_hit);
 	tcase_add_test(tc, partial_hit_dispatches_the_misses);
@@ -896,6 +915,7 @@ int main(void)
 	tcase_add_test(tc, every_backend);
 	suite_add_tcase(s, tc);
 	tc = jpt_tcase("entries");
+	tcase_add_unchecked_fixture(tc, make_root, remove_root);
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, corrupt_entries_are_recomputed);
 	tcase_add_test(tc, two_processes_store_one_key);
