@@ -5,6 +5,7 @@
 #include "helpers.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -264,6 +265,20 @@ START_TEST(empty_calls)
 }
 END_TEST
 
+/* Item i of c gave offset + step * i, or offset - step * i for the odd
+ * items when they ran offset_sub. */
+static void expect_offsets(jp_call *c, size_t n, double offset, int64_t step, bool odd_sub)
+{
+	for (size_t i = 0; i < n; i++) {
+		const void *d;
+		size_t len;
+		double arg = (double)(step * (int64_t)i);
+		ck_assert_int_eq(jp_call_result(c, i, &d, &len), 0);
+		ck_assert_uint_eq(len, sizeof(double));
+		ck_assert(*(const double *)d == (odd_sub && i % 2 ? offset - arg : offset + arg));
+	}
+}
+
 START_TEST(builder_items_and_args)
 {
 	jp_options opt = JP_OPTIONS_INIT;
@@ -280,13 +295,7 @@ START_TEST(builder_items_and_args)
 		ck_assert_int_eq(jp_call_arg_i64(c, (int64_t)i * 3), 0);
 	}
 	ck_assert_int_eq(jp_call_run(c), 0);
-	for (size_t i = 0; i < n; i++) {
-		const void *d;
-		size_t len;
-		ck_assert_int_eq(jp_call_result(c, i, &d, &len), 0);
-		ck_assert_uint_eq(len, sizeof(double));
-		ck_assert(*(const double *)d == 0.5 + 3.0 * (double)i);
-	}
+	expect_offsets(c, n, 0.5, 3, false);
 	/* a call runs again: same results, the old ones dropped */
 	ck_assert_int_eq(jp_call_run(c), 0);
 	const void *out;
@@ -314,16 +323,7 @@ static void offset_call(jp_pool *pool, double offset, size_t n, const char *othe
 		ck_assert_int_eq(jp_call_arg_i64(c, (int64_t)i), 0);
 	}
 	ck_assert_int_eq(jp_call_run(c), 0);
-	for (size_t i = 0; i < n; i++) {
-		const void *d;
-		size_t len;
-		ck_assert_int_eq(jp_call_result(c, i, &d, &len), 0);
-		ck_assert_uint_eq(len, sizeof(double));
-		if (other && i % 2)
-			ck_assert(*(const double *)d == offset - (double)i);
-		else
-			ck_assert(*(const double *)d == offset + (double)i);
-	}
+	expect_offsets(c, n, offset, 1, other != NULL);
 	jp_call_free(c);
 }
 
