@@ -355,6 +355,8 @@ static void free_pool(jp_pool *p)
 	jp__buf_free(&p->kept_callf);
 	jp__buf_free(&p->kept_batch);
 	jp__buf_free(&p->kept_out);
+	if (p->runner_kept)
+		jp__runner_free(&p->kept_runner);
 	jp__config_free(&p->cfg);
 	free(p);
 }

@@ -93,6 +93,9 @@ struct jp_pool {
 	/* A call's CALL frame, batch and inline output buffers, kept for the
 	 * next call (a nested call makes its own): see sched.c's lend_buf */
 	jp__buf kept_callf, kept_batch, kept_out;
+	/* ... and a sequential pool's runner, its task table with it */
+	jp__runner kept_runner;
+	bool runner_kept;
 	struct jp__threads *threads; /* the thread backend's threads, or NULL */
 	int depth;           /* pool workers the opening thread ran inside */
 	jp__io *io;

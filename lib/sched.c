@@ -374,6 +374,26 @@ static void unwatch_sigint(jp_call *c)
 
 /* ---- the sequential backend: batches run here -------------------------- */
 
+/* The runner of a sequential pool's calls: the pool keeps the last one, so
+ * that a call naming the same tasks finds them resolved (a task calling
+ * its own pool inline takes a fresh one, the outer call holding it). */
+static void take_runner(jp_pool *p, jp__runner *r)
+{
+	*r = p->runner_kept ? p->kept_runner : (jp__runner){ .slot = 0 };
+	p->runner_kept = false;
+}
+
+static void give_runner(jp_pool *p, jp__runner *r)
+{
+	if (p->runner_kept) {
+		jp__runner_free(r);
+	} else {
+		p->kept_runner = *r;
+		p->runner_kept = true;
+	}
+	*r = (jp__runner){ .slot = 0 };
+}
+
 static int run_inline(jp_call *c, size_t first, size_t count, size_t seq)
 {
 	jp__run *r = &c->run;
@@ -382,7 +402,7 @@ static int run_inline(jp_call *c, size_t first, size_t count, size_t seq)
 		/* the very frames a worker would get, so a task cannot tell the
 		 * difference */
 		jp__call_header ch;
-		r->runner = (jp__runner){ .slot = 0 };
+		take_runner(c->pool, &r->runner);
 		if (!(err = jp__call_decode(r->callf.data, r->callf.len, &ch)))
 			err = jp__runner_set_call(&r->runner, r->call_id, &ch);
 		r->runner_set = true;
@@ -1040,7 +1060,7 @@ static int resend_call(jp_call *c)
 	for (int i = 0; i < p->n_workers; i++)
 		p->workers[i].call_sent = 0;
 	if (r->runner_set) {
-		jp__runner_free(&r->runner);
+		give_runner(p, &r->runner);
 		r->runner_set = false;
 	}
 	return 0;
@@ -1509,7 +1529,7 @@ void jp__sched_stop(jp_call *c)
 	r->requeue = NULL;
 	r->nrequeue = r->requeue_cap = 0;
 	if (r->runner_set)
-		jp__runner_free(&r->runner);
+		give_runner(c->pool, &r->runner);
 	return_buf(&c->pool->kept_batch, &r->batch);
 	return_buf(&c->pool->kept_out, &r->out);
 	return_buf(&c->pool->kept_callf, &r->callf);
