@@ -578,7 +578,10 @@ void jp__worker_main(int slot, int task_fd, int result_fd, pid_t master, const c
 	jp__close_inherited(task_fd, result_fd);
 	catch_readonly_writes();
 	export_thread_counts(threads);
-	jp__blas_set_threads(threads);
+	/* the BLAS read its count in the master, before this worker's share
+	 * was known; a count the user exported wins over the share */
+	const char *blas = getenv("OPENBLAS_NUM_THREADS");
+	jp__blas_set_threads(blas && atoi(blas) > 0 ? atoi(blas) : threads);
 
 	jp__runner r = { .slot = slot };
 	jp__buf in = { 0 }, out = { 0 }, call = { 0 };

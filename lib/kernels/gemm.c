@@ -114,6 +114,17 @@ void jp__blas_set_threads(int n)
 #endif
 }
 
+int jp__blas_threads(void)
+{
+#if defined(HAVE_OPENBLAS)
+	return openblas_get_num_threads();
+#elif defined(HAVE_BLIS)
+	return (int)bli_thread_get_num_threads();
+#else
+	return -1;
+#endif
+}
+
 #if defined(HAVE_OPENBLAS)
 /* Process-wide, as the BLAS's thread count is: overlapping calls of
  * several thread pools must agree on who saves it and who puts it back. */

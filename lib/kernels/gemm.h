@@ -41,6 +41,8 @@ const char *jp__gemm_impl(jp_dtype dtype);
 /* Keep the BLAS (if any) at n threads in this process; a no-op without
  * one. Workers call it with 1 (or ncpu / n_jobs) before their first task. */
 void jp__blas_set_threads(int n);
+/* The BLAS's thread count now; -1 without a BLAS back end. */
+int jp__blas_threads(void);
 
 /* While a thread pool runs a call, its tasks call the BLAS from several
  * threads at once: each call must run on its caller's thread alone. The
