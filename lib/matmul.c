@@ -18,6 +18,11 @@
 /* Blocks per worker: enough to balance uneven progress (the seeds used
  * n_jobs * k), few enough that each block is a large GEMM. */
 #define BLOCKS_PER_WORKER 4
+/* ... and no block smaller than this many multiply-adds (about 40 us of one
+ * core at the kernels' 25 G/s): below it a block costs more to hand out, a
+ * pipe round trip of 10 to 50 us, than to compute, so a small product goes
+ * to fewer workers, down to one. */
+#define MATMUL_MIN_BLOCK_MULADDS ((double)(1 << 20))
 /* Chunks of a dot product are no smaller than this many elements: below it
  * a chunk costs more to hand out than to compute. */
 #define DOT_MIN_CHUNK 16384
@@ -166,6 +171,20 @@ static void gather_rows(jp_call *call, jp_array *c)
 	}
 }
 
+/* Rows per block: BLOCKS_PER_WORKER blocks per worker when the product is
+ * large, fewer blocks of at least MATMUL_MIN_BLOCK_MULADDS each when not. */
+size_t jp__matmul_block_rows(int n_jobs, size_t m, size_t n, size_t k)
+{
+	double work = (double)m * (double)n * (double)k;
+	double blocks = (double)n_jobs * BLOCKS_PER_WORKER;
+	if (work / blocks < MATMUL_MIN_BLOCK_MULADDS)
+		blocks = work / MATMUL_MIN_BLOCK_MULADDS;
+	if (blocks < 1)
+		blocks = 1;
+	size_t nblocks = blocks < (double)m ? (size_t)blocks : m;
+	return (m + nblocks - 1) / nblocks;
+}
+
 int jp_matmul(jp_pool *p, const jp_array *a, const jp_array *b, jp_array *c)
 {
 	if (!p)
@@ -199,8 +218,7 @@ int jp_matmul(jp_pool *p, const jp_array *a, const jp_array *b, jp_array *c)
 	jp_call *call;
 	if ((err = jp_map_new(&call, p, "jp.matmul", m)))
 		return err;
-	size_t blocks = (size_t)p->cfg.n_jobs * BLOCKS_PER_WORKER;
-	call->batch_size = (m + blocks - 1) / blocks;
+	call->batch_size = jp__matmul_block_rows(p->cfg.n_jobs, m, n, k);
 	/* A and B are never written; C is written in place when it lives in a
 	 * file the workers can map, or always by threads, which get the
 	 * caller's pointer; else its rows come back as results */

@@ -129,6 +129,10 @@ void jp__pool_set_error(jp_pool *p, const char *fmt, ...) JP_PRINTF(2, 3);
  * without zeroing them. */
 int jp__share_alloc_output(jp_pool *p, jp_dtype dtype, size_t rows, size_t cols, jp_array *out);
 
+/* jp_matmul's rows per block for an m x k by k x n product on n_jobs
+ * workers: about four blocks per worker, fewer when the product is small. */
+size_t jp__matmul_block_rows(int n_jobs, size_t m, size_t n, size_t k);
+
 /* share.c: the temp folders, at open and at close. */
 int jp__share_setup(jp_pool *p);
 void jp__share_teardown(jp_pool *p);

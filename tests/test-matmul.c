@@ -4,6 +4,7 @@
  * the operands can travel; and every error, with its message.
  */
 #include "helpers.h"
+#include "pool.h"
 
 #include <errno.h>
 #include <math.h>
@@ -285,6 +286,25 @@ START_TEST(dot_against_reference)
 }
 END_TEST
 
+/* Blocks are sized to the work: about four per worker for a large product,
+ * fewer and larger for a small one, never one smaller than a row. */
+START_TEST(blocks_are_sized_to_the_work)
+{
+	/* 1000^3 on 2 workers: 8 blocks of 125 rows; 1001 rows: 126 */
+	ck_assert_uint_eq(jp__matmul_block_rows(2, 1000, 1000, 1000), 125);
+	ck_assert_uint_eq(jp__matmul_block_rows(2, 1001, 1000, 1000), 126);
+	/* 4 workers on 10 rows of a large product: a row each (16 blocks > 10) */
+	ck_assert_uint_eq(jp__matmul_block_rows(4, 10, 100000, 100000), 1);
+	/* 64^3 = 2^18 multiply-adds: one block, however many workers */
+	ck_assert_uint_eq(jp__matmul_block_rows(8, 64, 64, 64), 64);
+	/* 2^23 on 8 workers: 8 blocks of 2^20, not 32 of 2^18 */
+	ck_assert_uint_eq(jp__matmul_block_rows(8, 128, 256, 256), 16);
+	/* one row, or a product of one multiply-add */
+	ck_assert_uint_eq(jp__matmul_block_rows(2, 1, 1, 1), 1);
+	ck_assert_uint_eq(jp__matmul_block_rows(2, 1, 100000, 100000), 1);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("matmul");
@@ -292,6 +312,7 @@ int main(void)
 	tcase_add_loop_test(tc, random_shapes_against_reference, 1, 5);
 	tcase_add_loop_test(tc, errors_name_the_problem, 1, 3);
 	tcase_add_loop_test(tc, dot_against_reference, 1, 4);
+	tcase_add_test(tc, blocks_are_sized_to_the_work);
 	suite_add_tcase(s, tc);
 	return jpt_run(s);
 }
