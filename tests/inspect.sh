@@ -150,6 +150,10 @@ if [ $have_script = yes ]; then
 		"grep -q \"$(printf '\033')\\[?1049h\" \"$work/out\" && grep -q \"$(printf '\033')\\[?1049l\" \"$work/out\""
 	check "watch exited 0" grep -q "rc=0" "$work/out"
 	check "watch restored the terminal's modes" cmp -s "$work/tty.before" "$work/tty.after"
+	# a terminal narrower than the table: lines are cut, bars keep 10 cells
+	code 0 "watch in a 60-column terminal" $tmo script -qec \
+		"stty cols 60; $I watch $pid --count 1" /dev/null
+	check "watch's bars keep 10 cells in 60 columns" grep -Eq 'busy +\[[#.]{10}\]' "$work/out"
 	# q quits, and so does Ctrl-C, with the modes restored
 	rm -f "$work/tty.before" "$work/tty.after"
 	(sleep 1; printf q) | $tmo script -qec \

@@ -1083,7 +1083,9 @@ static void render(sbuf *b, const jp__status_view *v, prev_sample *prev, int col
 			show[k] = true;
 			used += opt_cols[k].width;
 		}
-	int barw = 10 + (cols - used);
+	/* never under 10, or a narrow terminal would show "[]": the line is
+	 * cut at the terminal's width instead */
+	int barw = 10 + (cols > used ? cols - used : 0);
 	if (barw > 30)
 		barw = 30;
 	sb_printf(b, "%4s %7s %-8s %-*s %-12s %9s %7s", "SLOT", "PID", "STATE", barw + 7, "UTIL", "TASK",
