@@ -178,7 +178,7 @@ static int lookup(jp_call *c, const jp__digest *key, const char *task, uint64_t 
 	jp__memory_held h;
 	/* results map as arguments do: above max_nbytes, with mmap_mode */
 	int hit = jp__memory_lookup(mo->mem, key, task, version, cfg->max_nbytes, (int)cfg->mmap_mode,
-				    &h, data, len);
+				    &h, data, len, cfg->verbose);
 	if (hit && hold(mo, &h)) {
 		jp__memory_release(&h);
 		hit = 0;
@@ -223,8 +223,8 @@ static int run_map(jp_call *c, const jp__digest *shared)
 	}
 	err = jp__call_run_plain(c);
 	if (!err && (err = jp_call_output(c, &data, &len)) == 0) {
-		jp__memory_store(m, &key, task, version, data, len);
-		jp__memory_trim(m);
+		jp__memory_store(m, &key, task, version, data, len, c->pool->cfg.verbose);
+		jp__memory_trim(m, c->pool->cfg.verbose);
 	}
 	return c->err ? c->err : err;
 }
@@ -357,12 +357,13 @@ static int run_items(jp_call *c, const jp__digest *shared)
 		const jp__slot *s = &c->slots[miss[j]];
 		if (s->status == 0) {
 			uint32_t t = s->task;
-			jp__memory_store(m, &keys[miss[j]], c->names[t], versions[t], s->data, s->len);
+			jp__memory_store(m, &keys[miss[j]], c->names[t], versions[t], s->data, s->len,
+					 c->pool->cfg.verbose);
 			stored++;
 		}
 	}
 	if (stored)
-		jp__memory_trim(m);
+		jp__memory_trim(m, c->pool->cfg.verbose);
 	free(versions);
 	free(keys);
 	free(miss);

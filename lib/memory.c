@@ -318,7 +318,7 @@ static void drop_corrupt(jp_memory *m, int fd, const char *name, const char *tas
 
 int jp__memory_lookup(jp_memory *m, const jp__digest *key, const char *task, uint64_t version,
 		      int64_t map_above, int mode, jp__memory_held *held, const void **data,
-		      size_t *len)
+		      size_t *len, int pool_verbose)
 {
 	*held = (jp__memory_held){ 0 };
 	if (m->dirfd < 0)
@@ -381,9 +381,9 @@ int jp__memory_lookup(jp_memory *m, const jp__digest *key, const char *task, uin
 		if (base)
 			jp__memory_release(&(jp__memory_held){ .base = base, .len = base_len, .mapped = mapped });
 		if (err == -EBADMSG)
-			drop_corrupt(m, fd, name, task, why, 0);
+			drop_corrupt(m, fd, name, task, why, pool_verbose);
 		else
-			jp__memory_note(m, 1, 0, true, "entry %s (task \"%s\") unreadable: %s; computing it again",
+			jp__memory_note(m, 1, pool_verbose, true, "entry %s (task \"%s\") unreadable: %s; computing it again",
 					name, task, jp_strerror(err));
 		close(fd);
 		return 0;
@@ -418,7 +418,7 @@ static int make_temp(jp_memory *m, char name[64])
 }
 
 void jp__memory_store(jp_memory *m, const jp__digest *key, const char *task, uint64_t version,
-		      const void *data, size_t len)
+		      const void *data, size_t len, int pool_verbose)
 {
 	if (!m->writable)
 		return;
@@ -428,7 +428,7 @@ void jp__memory_store(jp_memory *m, const jp__digest *key, const char *task, uin
 	jp__digest sum = jp__digest_of(data, len);
 	uint32_t hlen = encode_header(h, key, task, version, len, &sum);
 	if (m->bytes_limit >= 0 && (uint64_t)hlen + len > (uint64_t)m->bytes_limit) {
-		jp__memory_note(m, 1, 0, false, "a result of task \"%s\" (%zu bytes) is larger than bytes_limit: not stored",
+		jp__memory_note(m, 1, pool_verbose, false, "a result of task \"%s\" (%zu bytes) is larger than bytes_limit: not stored",
 				task, len);
 		return;
 	}
@@ -457,7 +457,7 @@ void jp__memory_store(jp_memory *m, const jp__digest *key, const char *task, uin
 		if (fd >= 0)
 			(void)unlinkat(m->dirfd, tmp, 0);
 		m->stats.store_failures++;
-		jp__memory_note(m, 1, 0, true, "storing a result of task \"%s\" (%zu bytes): %s: %s", task, len,
+		jp__memory_note(m, 1, pool_verbose, true, "storing a result of task \"%s\" (%zu bytes): %s: %s", task, len,
 				step, jp_strerror(err));
 		return;
 	}
@@ -532,14 +532,14 @@ static int list_one(jp_memory *m, const char *name, void *ctx)
 	return 0;
 }
 
-void jp__memory_trim(jp_memory *m)
+void jp__memory_trim(jp_memory *m, int pool_verbose)
 {
 	if (m->bytes_limit < 0 || !m->writable)
 		return;
 	struct listing l = { 0 };
 	int err = each_file(m, false, list_one, &l);
 	if (err)
-		jp__memory_note(m, 1, 0, true, "listing entries to evict: %s", jp_strerror(err));
+		jp__memory_note(m, 1, pool_verbose, true, "listing entries to evict: %s", jp_strerror(err));
 	if (!err && l.total > (uint64_t)m->bytes_limit) {
 		qsort(l.v, l.n, sizeof *l.v, cmp_used);
 		for (size_t i = 0; i < l.n && l.total > (uint64_t)m->bytes_limit; i++) {
@@ -547,7 +547,7 @@ void jp__memory_trim(jp_memory *m)
 				continue;
 			l.total -= l.v[i].size;
 			m->stats.evicted++;
-			jp__memory_note(m, 1, 0, false, "evicted %s (%llu bytes): least recently used",
+			jp__memory_note(m, 1, pool_verbose, false, "evicted %s (%llu bytes): least recently used",
 					l.v[i].name, (unsigned long long)l.v[i].size);
 		}
 	}
@@ -702,7 +702,7 @@ int jp_memory_open(jp_memory **out, const char *dir, const jp_memory_options *op
 		 * the entries it has */
 		jp__memory_note(m, 1, 0, true, "%s", open_errmsg);
 	}
-	jp__memory_trim(m);
+	jp__memory_trim(m, 0);
 	*out = m;
 	return 0;
 }

@@ -74,17 +74,18 @@ jp__digest jp__memory_key(const char *task, uint64_t version, bool map, uint64_t
  */
 int jp__memory_lookup(jp_memory *m, const jp__digest *key, const char *task, uint64_t version,
 		      int64_t map_above, int mode, jp__memory_held *held, const void **data,
-		      size_t *len);
+		      size_t *len, int pool_verbose);
 
 /* Store a result atomically (temporary file, fsync, rename). A failure is
  * counted and reported at verbose level, and kept in the cache's message:
  * the result itself is good, so the call does not fail. */
 void jp__memory_store(jp_memory *m, const jp__digest *key, const char *task, uint64_t version,
-		      const void *data, size_t len);
+		      const void *data, size_t len, int pool_verbose);
 
 /* Remove the least recently used entries until the cache fits in its
- * bytes_limit. */
-void jp__memory_trim(jp_memory *m);
+ * bytes_limit. pool_verbose: the verbose level of the pool whose call
+ * looks up, stores or trims, which reports as the cache's own does. */
+void jp__memory_trim(jp_memory *m, int pool_verbose);
 
 /* A line on stderr when the cache (or the pool: pool_verbose) is verbose
  * enough; also the cache's message when `keep`. */

@@ -632,6 +632,21 @@ START_TEST(corrupt_entries_are_recomputed)
 	ck_assert_int_eq(ran, 1);
 	ck_assert_int_eq(one_block(), 0);
 	ck_assert_int_eq(count_entries(cache, true), 1);
+	/* a quiet cache: silent on a quiet pool, reported on a verbose one */
+	jp_memory_close(cmem);
+	cmem = open_memory(NULL, 0);
+	flip_byte(path, st.st_size - 5);
+	ck_assert(!says("corrupt", one_block, &ran));
+	ck_assert_int_eq(ran, 1);
+	jp_pool_close(cpool);
+	jp_options opt = JP_OPTIONS_INIT;
+	opt.n_jobs = 2;
+	opt.max_nbytes = "none";
+	opt.verbose = 1;
+	ck_assert_int_eq(jp_pool_open(&cpool, &opt), 0);
+	flip_byte(path, st.st_size - 5);
+	ck_assert(says("payload checksum mismatch", one_block, &ran));
+	ck_assert_int_eq(ran, 1);
 	jp_memory_close(cmem);
 	jp_pool_close(cpool);
 	jpt_assert_no_children();
@@ -902,6 +917,11 @@ END_TEST
 
 int main(void)
 {
+#ifndef HAVE_XXHASH
+	/* the cache needs XXH3: without it jp_memory_open says JP_ENOTSUP */
+	puts("SKIP: built without xxHash (--with-xxhash)");
+	return 77;
+#endif
 	Suite *s = suite_create("memory");
 	TCase *tc = jpt_tcase("hits");
 	tcase_add_unchecked_fixture(tc, make_root, remove_root);
