@@ -4,6 +4,7 @@
  */
 #include "internal.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -33,6 +34,19 @@ size_t jp_array_nbytes(const jp_array *a)
 		if (__builtin_mul_overflow(n, a->shape[i], &n))
 			return SIZE_MAX;
 	return n;
+}
+
+int jp__array_check(const jp_array *a, char *why, size_t cap)
+{
+	if (a->ndim < 0 || a->ndim > JP_MAX_NDIM)
+		jp__msgf(why, cap, "ndim %d is not in [0, %d]", a->ndim, JP_MAX_NDIM);
+	else if (!jp_dtype_size(a->dtype))
+		jp__msgf(why, cap, "dtype %d is not a jp_dtype", (int)a->dtype);
+	else if (jp_array_nbytes(a) == SIZE_MAX)
+		jp__msgf(why, cap, "its size in bytes overflows size_t");
+	else
+		return 0;
+	return -EINVAL;
 }
 
 void jp_array_release(jp_array *a)

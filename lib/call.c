@@ -54,6 +54,8 @@ int jp_map_new(jp_call **call, jp_pool *pool, const char *task, size_t n)
 {
 	uint32_t idx;
 	*call = NULL;
+	if (!task && pool)
+		jp__pool_set_error(pool, "jp_map_new: the task name is NULL");
 	int err = task ? jp_call_new(call, pool) : -EINVAL;
 	if (err)
 		return err;
@@ -68,8 +70,16 @@ int jp_map_new(jp_call **call, jp_pool *pool, const char *task, size_t n)
 
 long jp_call_add(jp_call *c, const char *task)
 {
-	if (!c || !task || c->is_map || (c->make_item && !c->making))
-		return -EINVAL; /* a generator's items are added by it alone */
+	if (!c)
+		return -EINVAL;
+	if (!task || c->is_map || (c->make_item && !c->making)) {
+		/* a generator's items are added by it alone */
+		jp__pool_set_error(c->pool, "jp_call_add: %s",
+				   !task ? "the task name is NULL"
+				   : c->is_map ? "a map (jp_map_new) takes no items: its items are the indices [0, n)"
+				   : "the call's items are made by its generator (jp_call_generate): add them there, one per callback");
+		return -EINVAL;
+	}
 	uint32_t idx;
 	int err = find_or_add_task(c, task, &idx);
 	if (err)
@@ -126,12 +136,30 @@ static bool arg_allowed(const jp_call *c)
 	return c->n > c->item_base;
 }
 
+/* 0 if an argument may be added now; else -EINVAL, and the pool's message
+ * says why. */
+static int arg_check(jp_call *c, const char *who)
+{
+	if (!c)
+		return -EINVAL;
+	if (arg_allowed(c))
+		return 0;
+	if (c->n == 0 || c->is_map)
+		jp__pool_set_error(c->pool, "%s: the call is running: add shared arguments before jp_call_run or jp_call_start",
+				   who);
+	else
+		jp__pool_set_error(c->pool, "%s: the call's items are made by its generator: add an item's arguments in the generator, after its jp_call_add",
+				   who);
+	return -EINVAL;
+}
+
 int jp_call_arg_i64(jp_call *c, int64_t v)
 {
-	if (!c || !arg_allowed(c))
-		return -EINVAL;
+	int err = arg_check(c, "jp_call_arg_i64");
+	if (err)
+		return err;
 	size_t before = arg_target(c)->len;
-	int err = add_arg(c, jp__args_put_i64(arg_target(c), v), before);
+	err = add_arg(c, jp__args_put_i64(arg_target(c), v), before);
 	if (!err && c->memo)
 		jp__memo_scalar(c, JP__ARG_I64, &v, sizeof v);
 	return err;
@@ -139,10 +167,11 @@ int jp_call_arg_i64(jp_call *c, int64_t v)
 
 int jp_call_arg_f64(jp_call *c, double v)
 {
-	if (!c || !arg_allowed(c))
-		return -EINVAL;
+	int err = arg_check(c, "jp_call_arg_f64");
+	if (err)
+		return err;
 	size_t before = arg_target(c)->len;
-	int err = add_arg(c, jp__args_put_f64(arg_target(c), v), before);
+	err = add_arg(c, jp__args_put_f64(arg_target(c), v), before);
 	if (!err && c->memo)
 		jp__memo_scalar(c, JP__ARG_F64, &v, sizeof v);
 	return err;
@@ -150,10 +179,15 @@ int jp_call_arg_f64(jp_call *c, double v)
 
 int jp_call_arg_bytes(jp_call *c, const void *data, size_t len)
 {
-	if (!c || (len && !data) || !arg_allowed(c))
+	int err = arg_check(c, "jp_call_arg_bytes");
+	if (err)
+		return err;
+	if (len && !data) {
+		jp__pool_set_error(c->pool, "jp_call_arg_bytes: data is NULL for %zu bytes", len);
 		return -EINVAL;
+	}
 	size_t before = arg_target(c)->len;
-	int err = add_arg(c, jp__args_put_bytes(arg_target(c), data, len), before);
+	err = add_arg(c, jp__args_put_bytes(arg_target(c), data, len), before);
 	if (!err && c->memo)
 		jp__memo_scalar(c, JP__ARG_BYTES, data, len);
 	return err;
@@ -249,10 +283,21 @@ int jp_call_arg_array(jp_call *c, const jp_array *a)
 
 int jp__call_arg_array_mode(jp_call *c, const jp_array *a, int mode)
 {
-	if (!c || !a || !arg_allowed(c))
-		return -EINVAL;
+	int err = arg_check(c, "jp_call_arg_array");
+	if (err)
+		return err;
+	char why[64] = "the array is NULL";
+	err = a ? jp__array_check(a, why, sizeof why) : -EINVAL;
+	if (!err && jp_array_nbytes(a) && !a->data) {
+		jp__msgf(why, sizeof why, "the array has %zu bytes but its data is NULL", jp_array_nbytes(a));
+		err = -EINVAL;
+	}
+	if (err) {
+		jp__pool_set_error(c->pool, "jp_call_arg_array: %s", why);
+		return err;
+	}
 	size_t before = arg_target(c)->len;
-	int err = add_arg(c, put_array(c, arg_target(c), a, mode), before);
+	err = add_arg(c, put_array(c, arg_target(c), a, mode), before);
 	if (!err && c->memo)
 		jp__memo_array(c, a);
 	return err;
@@ -682,8 +727,16 @@ int jp__call_run_plain(jp_call *c)
 
 int jp_call_generate(jp_call *c, jp_item_fn make_item, void *ctx)
 {
-	if (!c || !make_item || c->is_map || c->n || c->run.active)
+	if (!c)
 		return -EINVAL;
+	if (!make_item || c->is_map || c->n || c->run.active) {
+		jp__pool_set_error(c->pool, "jp_call_generate: %s",
+				   !make_item ? "make_item is NULL"
+				   : c->is_map ? "a map (jp_map_new) takes no items: its items are the indices [0, n)"
+				   : c->n ? "the call has items already: a generator makes all of a call's items"
+				   : "the call is running");
+		return -EINVAL;
+	}
 	if (c->memo) {
 		jp__pool_set_error(c->pool, "jp_call_generate: a call with a cache (jp_call_set_memory) cannot make its items on demand in this version: add them with jp_call_add");
 		return JP_ENOTSUP;
@@ -695,8 +748,12 @@ int jp_call_generate(jp_call *c, jp_item_fn make_item, void *ctx)
 
 int jp_call_set_progress(jp_call *c, jp_progress_fn fn, void *ctx)
 {
-	if (!c || c->run.active)
+	if (!c)
 		return -EINVAL;
+	if (c->run.active) {
+		jp__pool_set_error(c->pool, "jp_call_set_progress: the call is running: set its callback before jp_call_run or jp_call_start");
+		return -EINVAL;
+	}
 	c->progress = fn;
 	c->progress_ctx = ctx;
 	return 0;
@@ -704,8 +761,12 @@ int jp_call_set_progress(jp_call *c, jp_progress_fn fn, void *ctx)
 
 int jp_call_start(jp_call *c, int order)
 {
-	if (!c || (order != JP_ORDERED && order != JP_UNORDERED))
+	if (!c)
 		return -EINVAL;
+	if (order != JP_ORDERED && order != JP_UNORDERED) {
+		jp__pool_set_error(c->pool, "jp_call_start: order %d: expected JP_ORDERED (0) or JP_UNORDERED (1)", order);
+		return -EINVAL;
+	}
 	if (c->memo) {
 		/* refused rather than run without the cache the caller asked for */
 		jp__pool_set_error(c->pool, "a call with a cache (jp_call_set_memory) cannot be streamed in this version: run it with jp_call_run");
@@ -729,10 +790,18 @@ int jp_call_start(jp_call *c, int order)
 
 int jp_call_next(jp_call *c, jp_result *out)
 {
-	if (!c || !out)
+	if (!c)
 		return -EINVAL;
+	if (!out) {
+		jp__pool_set_error(c->pool, "jp_call_next: result is NULL");
+		return -EINVAL;
+	}
+	if (!c->run.active && !c->run.ended) {
+		jp__pool_set_error(c->pool, "jp_call_next: the call is not streaming: start it with jp_call_start");
+		return -EINVAL;
+	}
 	if (!c->run.active)
-		return c->run.ended ? (c->err ? c->err : 0) : -EINVAL;
+		return c->err ? c->err : 0;
 	jp__slot *s;
 	int rc = jp__sched_next(c, &s);
 	if (rc == 1) {
@@ -754,8 +823,12 @@ void jp_call_stop(jp_call *c)
 
 int jp_call_stream(jp_call *c, int order, jp_result_fn fn, void *ctx)
 {
-	if (!c || !fn)
+	if (!c)
 		return -EINVAL;
+	if (!fn) {
+		jp__pool_set_error(c->pool, "jp_call_stream: fn is NULL");
+		return -EINVAL;
+	}
 	int rc = jp_call_start(c, order);
 	jp_result r;
 	while (!rc && (rc = jp_call_next(c, &r)) == 1)
@@ -764,12 +837,26 @@ int jp_call_stream(jp_call *c, int order, jp_result_fn fn, void *ctx)
 	return rc;
 }
 
+static const char not_run[] =
+	"the call has not run: run it with jp_call_run (a stream's results come from jp_call_next)";
+
 int jp_call_result(const jp_call *c, size_t i, const void **data, size_t *len)
 {
-	if (!c || c->is_map || i >= c->n)
+	if (!c)
 		return -EINVAL;
-	if (!c->ran)
+	if (c->is_map) {
+		jp__pool_set_error(c->pool, "jp_call_result: a map's results are read whole, with jp_call_output");
+		return -EINVAL;
+	}
+	if (i >= c->n) {
+		jp__pool_set_error(c->pool, "jp_call_result: index %zu is out of range: the call has %zu item(s)", i,
+				   c->n);
+		return -EINVAL;
+	}
+	if (!c->ran) {
+		jp__pool_set_error(c->pool, "jp_call_result: %s", not_run);
 		return -EAGAIN;
+	}
 	const jp__slot *s = &c->slots[i];
 	if (s->status)
 		return s->status;
@@ -782,8 +869,10 @@ int jp_call_output(jp_call *c, const void **data, size_t *len)
 {
 	if (!c)
 		return -EINVAL;
-	if (!c->ran)
+	if (!c->ran) {
+		jp__pool_set_error(c->pool, "jp_call_output: %s", not_run);
 		return -EAGAIN;
+	}
 	if (c->err)
 		return c->err;
 	if (c->nslots == 1) {

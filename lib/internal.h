@@ -135,6 +135,10 @@ struct jp_backing {
 	struct jp_backing *next, *prev;
 };
 
+/* Why `a` is malformed, for a caller's message ("ndim 40 is not in [0, 32]"),
+ * written in why; 0 if it is not, -EINVAL if it is. */
+int jp__array_check(const jp_array *a, char *why, size_t cap);
+
 /* ---- options.c: jp_options parsed into what the pool uses ------------ */
 
 enum jp__backend { JP__PROCESS, JP__SEQUENTIAL, JP__THREAD };

@@ -241,8 +241,12 @@ int jp_matmul(jp_pool *p, const jp_array *a, const jp_array *b, jp_array *c)
 
 static int dot(jp_pool *p, const jp_array *a, const jp_array *b, bool integer, void *out)
 {
-	if (!p || !a || !b || !out)
+	if (!p)
 		return -EINVAL;
+	if (!a || !b || !out) {
+		jp__pool_set_error(p, "jp_dot%s: a, b and result must not be NULL", integer ? "_int" : "");
+		return -EINVAL;
+	}
 	bool float_in = a->dtype == JP_FLOAT64 || a->dtype == JP_FLOAT32;
 	bool int_in = a->dtype == JP_INT64 || a->dtype == JP_INT32;
 	if (a->ndim != 1 || b->ndim != 1 || a->shape[0] != b->shape[0]) {
@@ -259,8 +263,10 @@ static int dot(jp_pool *p, const jp_array *a, const jp_array *b, bool integer, v
 		return -EINVAL;
 	}
 	size_t len = a->shape[0];
-	if (len && (!a->data || !b->data))
+	if (len && (!a->data || !b->data)) {
+		jp__pool_set_error(p, "jp_dot%s: %s has no data", integer ? "_int" : "", a->data ? "b" : "a");
 		return -EINVAL;
+	}
 	jp_call *call;
 	int err = jp_map_new(&call, p, "jp.dot", len);
 	if (err)

@@ -364,10 +364,10 @@ static void free_pool(jp_pool *p)
 int jp_pool_open(jp_pool **pool, const jp_options *options)
 {
 	static const jp_options defaults = JP_OPTIONS_INIT;
+	open_errmsg[0] = '\0';
 	if (!pool)
 		return -EINVAL;
 	*pool = NULL;
-	open_errmsg[0] = '\0';
 	jp_pool *p = calloc(1, sizeof *p);
 	if (!p) {
 		jp__msgf(open_errmsg, sizeof open_errmsg, "out of memory");

@@ -615,11 +615,21 @@ static int map_here(jp_backing *b)
 
 /* A shared array like `like`: its bytes copied (copy), zeroed (zero), or
  * left as they are, for an output the workers overwrite whole. */
-static int make_shared(jp_pool *p, const jp_array *like, bool copy, bool zero, jp_array *out)
+static int make_shared(jp_pool *p, const char *who, const jp_array *like, bool copy, bool zero,
+		       jp_array *out)
 {
-	size_t nbytes = jp_array_nbytes(like);
-	if (!p || !out || nbytes == SIZE_MAX || (copy && nbytes && !like->data))
+	if (!p)
 		return -EINVAL;
+	char why[64];
+	if (!out || jp__array_check(like, why, sizeof why)) {
+		jp__pool_set_error(p, "%s: %s", who, !out ? "the output array is NULL" : why);
+		return -EINVAL;
+	}
+	size_t nbytes = jp_array_nbytes(like);
+	if (copy && nbytes && !like->data) {
+		jp__pool_set_error(p, "%s: src has %zu bytes but its data is NULL", who, nbytes);
+		return -EINVAL;
+	}
 	jp_array a = *like;
 	a.flags &= JP_ARRAY_FORTRAN;
 	a.backing = NULL;
@@ -662,23 +672,36 @@ static int make_shared(jp_pool *p, const jp_array *like, bool copy, bool zero, j
 int jp_array_alloc_shared(jp_pool *p, jp_dtype dtype, int ndim, const size_t *shape,
 			  jp_array *out)
 {
-	if (ndim < 0 || ndim > JP_MAX_NDIM || (ndim && !shape))
+	char why[64] = "";
+	if (ndim < 0 || ndim > JP_MAX_NDIM)
+		jp__msgf(why, sizeof why, "ndim %d is not in [0, %d]", ndim, JP_MAX_NDIM);
+	else if (ndim && !shape)
+		jp__msgf(why, sizeof why, "shape is NULL for ndim %d", ndim);
+	if (why[0]) {
+		if (p)
+			jp__pool_set_error(p, "jp_array_alloc_shared: %s", why);
 		return -EINVAL;
+	}
 	jp_array like = { .dtype = dtype, .ndim = ndim };
 	for (int i = 0; i < ndim; i++)
 		like.shape[i] = shape[i];
-	return make_shared(p, &like, false, true, out);
+	return make_shared(p, "jp_array_alloc_shared", &like, false, true, out);
 }
 
 int jp__share_alloc_output(jp_pool *p, jp_dtype dtype, size_t rows, size_t cols, jp_array *out)
 {
 	jp_array like = { .dtype = dtype, .ndim = 2, .shape = { rows, cols } };
-	return make_shared(p, &like, false, false, out);
+	return make_shared(p, "jp_matmul", &like, false, false, out);
 }
 
 int jp_share(jp_pool *p, const jp_array *src, jp_array *out)
 {
-	return src ? make_shared(p, src, true, false, out) : -EINVAL;
+	if (!src) {
+		if (p)
+			jp__pool_set_error(p, "jp_share: src is NULL");
+		return -EINVAL;
+	}
+	return make_shared(p, "jp_share", src, true, false, out);
 }
 
 /* ---- the worker's mappings ------------------------------------------------- */

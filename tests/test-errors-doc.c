@@ -159,7 +159,7 @@ static int start_bad_order(char *msg)
 	jp_call *c;
 	jp_map_new(&c, p, "echo", 10);
 	int rc = jp_call_start(c, 7);
-	msg[0] = '\0';
+	snprintf(msg, MSG_CAP, "%s", jp_pool_errmsg(p));
 	jp_call_free(c);
 	jp_pool_close(p);
 	return rc;
@@ -315,6 +315,425 @@ static int memory_after_arguments(char *msg)
 	return rc;
 }
 
+/* ---- pools and tasks ------------------------------------------------------- */
+
+static int effective_n_jobs_zero(char *msg)
+{
+	msg[0] = '\0';
+	return jp_effective_n_jobs(0);
+}
+
+static int pool_open_null(char *msg)
+{
+	jp_options o = JP_OPTIONS_INIT;
+	int rc = jp_pool_open(NULL, &o);
+	snprintf(msg, MSG_CAP, "%s", jp_pool_errmsg(NULL));
+	return rc;
+}
+
+static int probe(jp_task *t);
+
+/* A case whose function is given a NULL handle: no pool keeps a message. */
+#define NULL_CASE(name, expr)          \
+	static int name(char *msg)     \
+	{                              \
+		msg[0] = '\0';         \
+		return (int)(expr);    \
+	}
+
+static jp_call *scratch_call;
+static jp_result scratch_result;
+static int64_t scratch_i64;
+static double scratch_f64;
+static const void *scratch_data;
+static size_t scratch_len;
+static jp_array scratch_array;
+
+static int ignore_result(const jp_result *r, void *ctx)
+{
+	(void)r, (void)ctx;
+	return 0;
+}
+
+NULL_CASE(n_jobs_null, jp_pool_n_jobs(NULL))
+NULL_CASE(worker_pid_null, jp_pool_worker_pid(NULL, 0))
+NULL_CASE(register_name_null, jp_task_register(NULL, echo))
+NULL_CASE(register_name_empty, jp_task_register("", echo))
+NULL_CASE(register_fn_null, jp_task_register("no_function", NULL))
+NULL_CASE(register_name_taken, jp_task_register("echo", probe))
+NULL_CASE(register_version_taken, jp_task_register_version("echo", echo, 1))
+NULL_CASE(task_arg_null_task, jp_task_arg_i64(NULL, 0, &scratch_i64))
+NULL_CASE(call_new_null_pool, jp_call_new(&scratch_call, NULL))
+NULL_CASE(map_null_pool, jp_map_new(&scratch_call, NULL, "echo", 10))
+NULL_CASE(add_null_call, jp_call_add(NULL, "echo"))
+NULL_CASE(arg_i64_null_call, jp_call_arg_i64(NULL, 1))
+NULL_CASE(arg_f64_null_call, jp_call_arg_f64(NULL, 1.0))
+NULL_CASE(arg_bytes_null_call, jp_call_arg_bytes(NULL, "x", 1))
+NULL_CASE(arg_array_null_call, jp_call_arg_array(NULL, &scratch_array))
+NULL_CASE(result_null_call, jp_call_result(NULL, 0, &scratch_data, &scratch_len))
+NULL_CASE(output_null_call, jp_call_output(NULL, &scratch_data, &scratch_len))
+NULL_CASE(generate_null_call, jp_call_generate(NULL, lazy_make, NULL))
+NULL_CASE(set_progress_null_call, jp_call_set_progress(NULL, NULL, NULL))
+NULL_CASE(start_null_call, jp_call_start(NULL, JP_ORDERED))
+NULL_CASE(next_null_call, jp_call_next(NULL, &scratch_result))
+NULL_CASE(stream_null_call, jp_call_stream(NULL, JP_ORDERED, ignore_result, NULL))
+NULL_CASE(error_null_call, jp_call_error(NULL, NULL, NULL))
+NULL_CASE(set_memory_null_call, jp_call_set_memory(NULL, NULL))
+NULL_CASE(memory_clear_null, jp_memory_clear(NULL))
+NULL_CASE(memory_clear_task_null, jp_memory_clear_task(NULL, "echo"))
+NULL_CASE(memory_stats_null, jp_memory_stats_get(NULL, &(jp_memory_stats){ 0 }))
+NULL_CASE(matmul_pool_null, jp_matmul(NULL, &scratch_array, &scratch_array, &scratch_array))
+NULL_CASE(dot_pool_null, jp_dot(NULL, &scratch_array, &scratch_array, &scratch_f64))
+NULL_CASE(alloc_shared_pool_null, jp_array_alloc_shared(NULL, JP_FLOAT64, 1, &scratch_len, &scratch_array))
+NULL_CASE(share_pool_null, jp_share(NULL, &scratch_array, &scratch_array))
+
+static int register_name_too_long(char *msg)
+{
+	char name[300];
+	memset(name, 'a', sizeof name - 1);
+	name[sizeof name - 1] = '\0';
+	msg[0] = '\0';
+	return jp_task_register(name, echo);
+}
+
+static int worker_pid_bad_slot(char *msg)
+{
+	jp_pool *p = pool2();
+	int rc = jp_pool_worker_pid(p, 2);
+	snprintf(msg, MSG_CAP, "%s", jp_pool_errmsg(p));
+	jp_pool_close(p);
+	return rc;
+}
+
+/* In a task: argument 0 says which misuse, the result is its code. */
+static int probe(jp_task *t)
+{
+	int64_t which = -1, i;
+	double d;
+	const void *data;
+	size_t len;
+	jp_array a;
+	int rc = jp_task_arg_i64(t, 0, &which);
+	switch (which) {
+	case 0: rc = jp_task_arg_i64(t, 1, &i); break;
+	case 1: rc = jp_task_arg_f64(t, 0, &d); break;
+	case 2: rc = jp_task_arg_bytes(t, 0, &data, &len); break;
+	case 3: rc = jp_task_arg_array(t, 0, &a); break;
+	case 4: rc = jp_task_arg_array(t, 1, &a); break;
+	case 5: rc = jp_task_set_result(t, NULL, 4); break;
+	case 6: {
+		void *out = jp_task_result_alloc(t, sizeof rc);
+		rc = jp_task_set_result(t, "x", 1);
+		if (out)
+			memcpy(out, &rc, sizeof rc);
+		return 0;
+	}
+	}
+	return jp_task_set_result(t, &rc, sizeof rc);
+}
+JP_TASK(probe);
+
+static int in_task(int64_t which, char *msg)
+{
+	jp_pool *p = pool2();
+	jp_call *c;
+	const void *out;
+	size_t len;
+	jp_map_new(&c, p, "probe", 1);
+	jp_call_arg_i64(c, which);
+	int rc = jp_call_run(c);
+	if (!rc && !(rc = jp_call_output(c, &out, &len)))
+		rc = len == sizeof rc ? (memcpy(&rc, out, sizeof rc), rc) : -EIO;
+	msg[0] = '\0';
+	jp_call_free(c);
+	jp_pool_close(p);
+	return rc;
+}
+
+static int task_arg_out_of_range(char *msg) { return in_task(0, msg); }
+static int task_arg_other_kind(char *msg) { return in_task(1, msg); }
+static int task_arg_bytes_other_kind(char *msg) { return in_task(2, msg); }
+static int task_arg_array_other_kind(char *msg) { return in_task(3, msg); }
+static int task_arg_array_out_of_range(char *msg) { return in_task(4, msg); }
+static int task_set_result_null_data(char *msg) { return in_task(5, msg); }
+static int task_set_result_twice(char *msg) { return in_task(6, msg); }
+
+/* ---- calls: a pool for one case, a call on it, and its message ------------- */
+
+static jp_pool *case_pool;
+
+static jp_call *builder(void)
+{
+	jp_call *c;
+	case_pool = pool2();
+	jp_call_new(&c, case_pool);
+	return c;
+}
+
+static jp_call *map_of(size_t n)
+{
+	jp_call *c;
+	case_pool = pool2();
+	jp_map_new(&c, case_pool, "echo", n);
+	return c;
+}
+
+/* rc is computed before this runs: the pool's message is the one it left. */
+static int done(jp_call *c, long rc, char *msg)
+{
+	snprintf(msg, MSG_CAP, "%s", jp_pool_errmsg(case_pool));
+	jp_call_free(c);
+	jp_pool_close(case_pool);
+	return (int)rc;
+}
+
+static jp_call *streaming(void)
+{
+	jp_call *c = map_of(100);
+	jp_call_start(c, JP_ORDERED);
+	return c;
+}
+
+static int make_two(jp_call *c, size_t i, void *ctx)
+{
+	(void)ctx;
+	if (i == 2)
+		return 1;
+	return jp_call_add(c, "echo") < 0 ? -1 : 0;
+}
+
+static int map_null_task(char *msg)
+{
+	jp_pool *p = pool2();
+	jp_call *c;
+	int rc = jp_map_new(&c, p, NULL, 10);
+	snprintf(msg, MSG_CAP, "%s", jp_pool_errmsg(p));
+	jp_pool_close(p);
+	return rc;
+}
+
+static int add_null_task(char *msg)
+{
+	jp_call *c = builder();
+	return done(c, jp_call_add(c, NULL), msg);
+}
+
+static int add_to_map(char *msg)
+{
+	jp_call *c = map_of(10);
+	return done(c, jp_call_add(c, "echo"), msg);
+}
+
+static int add_outside_generator(char *msg)
+{
+	jp_call *c = builder();
+	jp_call_generate(c, make_two, NULL);
+	return done(c, jp_call_add(c, "echo"), msg);
+}
+
+static int arg_bytes_null_data(char *msg)
+{
+	jp_call *c = map_of(10);
+	return done(c, jp_call_arg_bytes(c, NULL, 8), msg);
+}
+
+static int arg_array_case(jp_array a, bool null, char *msg)
+{
+	jp_call *c = map_of(10);
+	return done(c, jp_call_arg_array(c, null ? NULL : &a), msg);
+}
+
+static int arg_array_null(char *msg)
+{
+	return arg_array_case((jp_array){ 0 }, true, msg);
+}
+
+static int arg_array_bad_dtype(char *msg)
+{
+	return arg_array_case((jp_array){ .dtype = (jp_dtype)99, .ndim = 1, .shape = { 3 } }, false, msg);
+}
+
+static int arg_array_bad_ndim(char *msg)
+{
+	return arg_array_case((jp_array){ .dtype = JP_FLOAT64, .ndim = 40 }, false, msg);
+}
+
+static int arg_array_size_overflow(char *msg)
+{
+	return arg_array_case((jp_array){ .dtype = JP_FLOAT64, .ndim = 2, .shape = { SIZE_MAX / 2, 4 } },
+			      false, msg);
+}
+
+static int arg_array_no_data(char *msg)
+{
+	return arg_array_case((jp_array){ .dtype = JP_FLOAT64, .ndim = 2, .shape = { 3, 4 } }, false, msg);
+}
+
+static int arg_while_running(char *msg)
+{
+	jp_call *c = streaming();
+	return done(c, jp_call_arg_i64(c, 1), msg);
+}
+
+static int arg_after_generated_items(char *msg)
+{
+	jp_call *c = builder();
+	jp_call_generate(c, make_two, NULL);
+	jp_call_run(c);
+	return done(c, jp_call_arg_i64(c, 1), msg);
+}
+
+static int result_bad_index(char *msg)
+{
+	jp_call *c = builder();
+	jp_call_add(c, "echo");
+	jp_call_run(c);
+	return done(c, jp_call_result(c, 5, &scratch_data, &scratch_len), msg);
+}
+
+static int result_of_map(char *msg)
+{
+	jp_call *c = map_of(10);
+	jp_call_run(c);
+	return done(c, jp_call_result(c, 0, &scratch_data, &scratch_len), msg);
+}
+
+static int result_before_run(char *msg)
+{
+	jp_call *c = builder();
+	jp_call_add(c, "echo");
+	return done(c, jp_call_result(c, 0, &scratch_data, &scratch_len), msg);
+}
+
+static int output_before_run(char *msg)
+{
+	jp_call *c = map_of(10);
+	return done(c, jp_call_output(c, &scratch_data, &scratch_len), msg);
+}
+
+static int generate_null_fn(char *msg)
+{
+	jp_call *c = builder();
+	return done(c, jp_call_generate(c, NULL, NULL), msg);
+}
+
+static int generate_on_map(char *msg)
+{
+	jp_call *c = map_of(10);
+	return done(c, jp_call_generate(c, make_two, NULL), msg);
+}
+
+static int generate_after_items(char *msg)
+{
+	jp_call *c = builder();
+	jp_call_add(c, "echo");
+	return done(c, jp_call_generate(c, make_two, NULL), msg);
+}
+
+static int set_progress_while_running(char *msg)
+{
+	jp_call *c = streaming();
+	return done(c, jp_call_set_progress(c, NULL, NULL), msg);
+}
+
+static int start_twice(char *msg)
+{
+	jp_call *c = streaming();
+	return done(c, jp_call_start(c, JP_ORDERED), msg);
+}
+
+static int next_null_result(char *msg)
+{
+	jp_call *c = streaming();
+	return done(c, jp_call_next(c, NULL), msg);
+}
+
+static int next_not_started(char *msg)
+{
+	jp_call *c = map_of(10);
+	return done(c, jp_call_next(c, &scratch_result), msg);
+}
+
+static int stream_null_fn(char *msg)
+{
+	jp_call *c = map_of(10);
+	return done(c, jp_call_stream(c, JP_ORDERED, NULL, NULL), msg);
+}
+
+/* A task streaming a call on the (thread) pool that runs it. */
+static jp_pool *running_pool;
+
+static int stream_here(jp_task *t)
+{
+	jp_call *c;
+	int rc = jp_map_new(&c, running_pool, "echo", 1);
+	if (!rc)
+		rc = jp_call_start(c, JP_ORDERED);
+	jp_call_free(c);
+	return jp_task_set_result(t, &rc, sizeof rc);
+}
+JP_TASK(stream_here);
+
+static int start_in_a_task(char *msg)
+{
+	jp_options o = JP_OPTIONS_INIT;
+	o.n_jobs = 2;
+	o.backend = "threading";
+	if (jp_pool_open(&running_pool, &o))
+		return -EIO;
+	jp_call *c;
+	const void *out;
+	size_t len;
+	jp_map_new(&c, running_pool, "stream_here", 1);
+	int rc = jp_call_run(c);
+	if (!rc && !(rc = jp_call_output(c, &out, &len)))
+		rc = len == sizeof rc ? (memcpy(&rc, out, sizeof rc), rc) : -EIO;
+	snprintf(msg, MSG_CAP, "%s", jp_pool_errmsg(running_pool));
+	jp_call_free(c);
+	jp_pool_close(running_pool);
+	return rc;
+}
+
+static int memory_after_generate(char *msg)
+{
+	jp_memory *m = no_store();
+	jp_call *c = builder();
+	jp_call_generate(c, make_two, NULL);
+	int rc = done(c, jp_call_set_memory(c, m), msg);
+	jp_memory_close(m);
+	return rc;
+}
+
+static int memory_open_null(char *msg)
+{
+	int rc = jp_memory_open(NULL, "/tmp", NULL);
+	snprintf(msg, MSG_CAP, "%s", jp_memory_errmsg(NULL));
+	return rc;
+}
+
+static int memory_dir_null(char *msg)
+{
+	return memory_open_with(NULL, (jp_memory_options)JP_MEMORY_OPTIONS_INIT, msg);
+}
+
+static int memory_clear_task_task_null(char *msg)
+{
+	jp_memory *m = no_store();
+	int rc = jp_memory_clear_task(m, NULL);
+	msg[0] = '\0';
+	jp_memory_close(m);
+	return rc;
+}
+
+static int memory_stats_stats_null(char *msg)
+{
+	jp_memory *m = no_store();
+	int rc = jp_memory_stats_get(m, NULL);
+	msg[0] = '\0';
+	jp_memory_close(m);
+	return rc;
+}
+
 static jp_array mat(jp_dtype t, size_t r, size_t k)
 {
 	jp_array a = { .dtype = t, .ndim = 2, .shape = { r, k } };
@@ -370,6 +789,128 @@ static int matmul_c_shape(char *msg)
 	int rc = matmul_case(mat(JP_FLOAT64, 3, 4), mat(JP_FLOAT64, 4, 2), &c, msg);
 	free(c.data);
 	return rc;
+}
+
+static int matmul_fortran(char *msg)
+{
+	jp_array a = mat(JP_FLOAT64, 3, 4), c = { 0 };
+	a.flags = JP_ARRAY_FORTRAN;
+	return matmul_case(a, mat(JP_FLOAT64, 4, 2), &c, msg);
+}
+
+static int matmul_no_data(char *msg)
+{
+	jp_array a = mat(JP_FLOAT64, 3, 4), c = { 0 };
+	free(a.data);
+	a.data = NULL;
+	return matmul_case(a, mat(JP_FLOAT64, 4, 2), &c, msg);
+}
+
+static int dot_null(char *msg)
+{
+	jp_pool *p = pool2();
+	jp_array a = { .dtype = JP_FLOAT64, .ndim = 1, .shape = { 4 } };
+	int rc = jp_dot(p, &a, &a, NULL);
+	snprintf(msg, MSG_CAP, "%s", jp_pool_errmsg(p));
+	jp_pool_close(p);
+	return rc;
+}
+
+static int dot_no_data(char *msg)
+{
+	jp_pool *p = pool2();
+	double b_data[4] = { 0 }, d;
+	jp_array a = { .dtype = JP_FLOAT64, .ndim = 1, .shape = { 4 } }, b = a;
+	b.data = b_data;
+	int rc = jp_dot(p, &a, &b, &d);
+	snprintf(msg, MSG_CAP, "%s", jp_pool_errmsg(p));
+	jp_pool_close(p);
+	return rc;
+}
+
+static int dot_not_1d(char *msg)
+{
+	jp_pool *p = pool2();
+	double data[12] = { 0 }, d;
+	jp_array a = { .dtype = JP_FLOAT64, .ndim = 2, .shape = { 3, 4 }, .data = data };
+	jp_array b = { .dtype = JP_FLOAT64, .ndim = 1, .shape = { 12 }, .data = data };
+	int rc = jp_dot(p, &a, &b, &d);
+	snprintf(msg, MSG_CAP, "%s", jp_pool_errmsg(p));
+	jp_pool_close(p);
+	return rc;
+}
+
+/* ---- shared arrays -------------------------------------------------------- */
+
+static int alloc_shared_case(jp_dtype t, int ndim, const size_t *shape, bool null_out, char *msg)
+{
+	jp_pool *p = pool2();
+	jp_array a = { 0 };
+	int rc = jp_array_alloc_shared(p, t, ndim, shape, null_out ? NULL : &a);
+	snprintf(msg, MSG_CAP, "%s", jp_pool_errmsg(p));
+	jp_array_release(&a);
+	jp_pool_close(p);
+	return rc;
+}
+
+static const size_t shape_3x4[] = { 3, 4 }, shape_huge[] = { SIZE_MAX / 2, 4 };
+
+static int alloc_shared_ndim(char *msg)
+{
+	return alloc_shared_case(JP_FLOAT64, 40, shape_3x4, false, msg);
+}
+
+static int alloc_shared_shape_null(char *msg)
+{
+	return alloc_shared_case(JP_FLOAT64, 2, NULL, false, msg);
+}
+
+static int alloc_shared_dtype(char *msg)
+{
+	return alloc_shared_case((jp_dtype)99, 2, shape_3x4, false, msg);
+}
+
+static int alloc_shared_overflow(char *msg)
+{
+	return alloc_shared_case(JP_FLOAT64, 2, shape_huge, false, msg);
+}
+
+static int alloc_shared_array_null(char *msg)
+{
+	return alloc_shared_case(JP_FLOAT64, 2, shape_3x4, true, msg);
+}
+
+static int share_case(const jp_array *src, bool null_out, char *msg)
+{
+	jp_pool *p = pool2();
+	jp_array shared = { 0 };
+	int rc = jp_share(p, src, null_out ? NULL : &shared);
+	snprintf(msg, MSG_CAP, "%s", jp_pool_errmsg(p));
+	jp_array_release(&shared);
+	jp_pool_close(p);
+	return rc;
+}
+
+static int share_src_null(char *msg)
+{
+	return share_case(NULL, false, msg);
+}
+
+static int share_malformed(char *msg)
+{
+	return share_case(&(jp_array){ .dtype = JP_FLOAT64, .ndim = -1 }, false, msg);
+}
+
+static int share_no_data(char *msg)
+{
+	return share_case(&(jp_array){ .dtype = JP_FLOAT64, .ndim = 2, .shape = { 3, 4 } }, false, msg);
+}
+
+static int share_output_null(char *msg)
+{
+	double data[12] = { 0 };
+	return share_case(&(jp_array){ .dtype = JP_FLOAT64, .ndim = 2, .shape = { 3, 4 }, .data = data },
+			  true, msg);
 }
 
 static int dot_case(jp_dtype t, size_t na, size_t nb, bool integer, char *msg)
@@ -461,6 +1002,136 @@ static int npy_bad_mode(char *msg)
 	return rc;
 }
 
+/* A .npy 1.0 file: the dict padded with spaces to a header of `head` bytes,
+ * then `data` zero bytes. */
+static int load_npy(const char *dict, size_t head, size_t data, const char *mode, char *msg)
+{
+	char *buf = calloc(1, head + data);
+	if (!buf)
+		return -ENOMEM;
+	memset(buf, ' ', head);
+	memcpy(buf, "\x93NUMPY\x01\x00", 8);
+	buf[8] = (char)((head - 10) & 0xff);
+	buf[9] = (char)((head - 10) >> 8);
+	memcpy(buf + 10, dict, strlen(dict));
+	buf[head - 1] = '\n';
+	int rc = load_file(buf, head + data, mode, msg);
+	free(buf);
+	return rc;
+}
+
+static int npy_version(char *msg)
+{
+	static const char head[] = "\x93NUMPY\x02\x01\x00\x00\x00\x00";
+	return load_file(head, sizeof head - 1, NULL, msg);
+}
+
+static int npy_dtype_unsupported(char *msg)
+{
+	return load_npy("{'descr': '<U3', 'fortran_order': False, 'shape': (3,), }", 128, 36, NULL, msg);
+}
+
+static int npy_shape_overflow(char *msg)
+{
+	return load_npy("{'descr': '<f8', 'fortran_order': False, 'shape': (4611686018427387904, 4), }", 128, 0,
+			NULL, msg);
+}
+
+static int npy_truncated_data(char *msg)
+{
+	return load_npy("{'descr': '<f8', 'fortran_order': False, 'shape': (3,), }", 128, 8, NULL, msg);
+}
+
+static int npy_big_endian_mapped(char *msg)
+{
+	return load_npy("{'descr': '>f8', 'fortran_order': False, 'shape': (3,), }", 128, 24, "r", msg);
+}
+
+static int npy_unaligned_mapped(char *msg)
+{
+	return load_npy("{'descr': '<f8', 'fortran_order': False, 'shape': (3,), }", 127, 24, "r", msg);
+}
+
+static int load_path(const char *path, const char *mode, jp_array *a, char *msg)
+{
+	int rc = jp_load(path, mode, a);
+	snprintf(msg, MSG_CAP, "%s", jp_npy_errmsg());
+	if (rc == 0)
+		jp_array_release(a);
+	return rc;
+}
+
+static int npy_path_null(char *msg)
+{
+	return load_path(NULL, NULL, &scratch_array, msg);
+}
+
+static int npy_path_empty(char *msg)
+{
+	return load_path("", NULL, &scratch_array, msg);
+}
+
+static int npy_array_null(char *msg)
+{
+	return load_path("/dev/null", NULL, NULL, msg);
+}
+
+static int npy_mode_w_plus(char *msg)
+{
+	return load_path("/dev/null", "w+", &scratch_array, msg);
+}
+
+static int npy_directory(char *msg)
+{
+	return load_path("/", NULL, &scratch_array, msg);
+}
+
+static int npy_not_regular(char *msg)
+{
+	return load_path("/dev/null", NULL, &scratch_array, msg);
+}
+
+/* jp_dump: every case fails before a file is made */
+static int dump_case(const jp_array *a, const char *path, char *msg)
+{
+	int rc = jp_dump(a, path);
+	snprintf(msg, MSG_CAP, "%s", jp_npy_errmsg());
+	return rc;
+}
+
+static int dump_array_null(char *msg)
+{
+	return dump_case(NULL, "/nonexistent/a.npy", msg);
+}
+
+static int dump_path_null(char *msg)
+{
+	return dump_case(&(jp_array){ .dtype = JP_FLOAT64, .ndim = 0 }, NULL, msg);
+}
+
+static int dump_path_empty(char *msg)
+{
+	return dump_case(&(jp_array){ .dtype = JP_FLOAT64, .ndim = 0 }, "", msg);
+}
+
+static int dump_malformed(char *msg)
+{
+	return dump_case(&(jp_array){ .dtype = (jp_dtype)99, .ndim = 1, .shape = { 3 } }, "/nonexistent/a.npy",
+			 msg);
+}
+
+static int dump_no_data(char *msg)
+{
+	return dump_case(&(jp_array){ .dtype = JP_FLOAT64, .ndim = 1, .shape = { 3 } }, "/nonexistent/a.npy",
+			 msg);
+}
+
+static int dump_no_folder(char *msg)
+{
+	double x = 1;
+	return dump_case(&(jp_array){ .dtype = JP_FLOAT64, .ndim = 0, .data = &x }, "/nonexistent/a.npy", msg);
+}
+
 static const struct errcase {
 	const char *id;
 	int (*run)(char *msg);
@@ -485,11 +1156,70 @@ static const struct errcase {
 	{ "spin_s-too-long", spin_s_too_long },
 	{ "timeout-threads", timeout_threads },
 	{ "JOBPOOL_IO-unknown", io_engine_unknown },
+	{ "effective_n_jobs-zero", effective_n_jobs_zero },
+	{ "pool_open-null", pool_open_null },
+	{ "n_jobs-null", n_jobs_null },
+	{ "worker_pid-null", worker_pid_null },
+	{ "worker_pid-bad-slot", worker_pid_bad_slot },
+	{ "register-name-null", register_name_null },
+	{ "register-name-empty", register_name_empty },
+	{ "register-name-too-long", register_name_too_long },
+	{ "register-fn-null", register_fn_null },
+	{ "register-name-taken", register_name_taken },
+	{ "register-version-taken", register_version_taken },
+	{ "task-arg-null-task", task_arg_null_task },
+	{ "task-arg-out-of-range", task_arg_out_of_range },
+	{ "task-arg-other-kind", task_arg_other_kind },
+	{ "task-arg_bytes-other-kind", task_arg_bytes_other_kind },
+	{ "task-arg_array-other-kind", task_arg_array_other_kind },
+	{ "task-arg_array-out-of-range", task_arg_array_out_of_range },
+	{ "task-set_result-null-data", task_set_result_null_data },
+	{ "task-set_result-twice", task_set_result_twice },
+	{ "call_new-null-pool", call_new_null_pool },
+	{ "map-null-pool", map_null_pool },
+	{ "map-null-task", map_null_task },
 	{ "map-unknown-task", map_unknown_task },
 	{ "add-unknown-task", add_unknown_task },
+	{ "add-null-call", add_null_call },
+	{ "add-null-task", add_null_task },
+	{ "add-to-map", add_to_map },
+	{ "add-outside-generator", add_outside_generator },
+	{ "arg_i64-null-call", arg_i64_null_call },
+	{ "arg_f64-null-call", arg_f64_null_call },
+	{ "arg_bytes-null-call", arg_bytes_null_call },
+	{ "arg_array-null-call", arg_array_null_call },
+	{ "arg_bytes-null-data", arg_bytes_null_data },
+	{ "arg_array-null", arg_array_null },
+	{ "arg_array-bad-dtype", arg_array_bad_dtype },
+	{ "arg_array-bad-ndim", arg_array_bad_ndim },
+	{ "arg_array-size-overflow", arg_array_size_overflow },
+	{ "arg_array-no-data", arg_array_no_data },
+	{ "arg-while-running", arg_while_running },
+	{ "arg-after-generated-items", arg_after_generated_items },
 	{ "run-null", run_null },
 	{ "run-while-streaming", run_while_streaming },
 	{ "start-bad-order", start_bad_order },
+	{ "start-null-call", start_null_call },
+	{ "start-twice", start_twice },
+	{ "start-in-a-task", start_in_a_task },
+	{ "next-null-call", next_null_call },
+	{ "next-null-result", next_null_result },
+	{ "next-not-started", next_not_started },
+	{ "stream-null-call", stream_null_call },
+	{ "stream-null-fn", stream_null_fn },
+	{ "result-null-call", result_null_call },
+	{ "result-bad-index", result_bad_index },
+	{ "result-of-map", result_of_map },
+	{ "result-before-run", result_before_run },
+	{ "output-null-call", output_null_call },
+	{ "output-before-run", output_before_run },
+	{ "generate-null-call", generate_null_call },
+	{ "generate-null-fn", generate_null_fn },
+	{ "generate-on-map", generate_on_map },
+	{ "generate-after-items", generate_after_items },
+	{ "set_progress-null-call", set_progress_null_call },
+	{ "set_progress-while-running", set_progress_while_running },
+	{ "error-null-call", error_null_call },
 	{ "generator-adds-nothing", generator_adds_nothing },
 	{ "run-in-forked-child", run_in_forked_child },
 	{ "matmul-shapes", matmul_shapes },
@@ -498,14 +1228,50 @@ static const struct errcase {
 	{ "matmul-not-2d", matmul_not_2d },
 	{ "matmul-null", matmul_null },
 	{ "matmul-c-shape", matmul_c_shape },
+	{ "matmul-pool-null", matmul_pool_null },
+	{ "matmul-fortran", matmul_fortran },
+	{ "matmul-no-data", matmul_no_data },
 	{ "dot-lengths", dot_lengths },
 	{ "dot-given-integers", dot_given_integers },
 	{ "dot_int-given-floats", dot_int_given_floats },
+	{ "dot-pool-null", dot_pool_null },
+	{ "dot-null", dot_null },
+	{ "dot-no-data", dot_no_data },
+	{ "dot-not-1d", dot_not_1d },
+	{ "alloc_shared-pool-null", alloc_shared_pool_null },
+	{ "alloc_shared-ndim", alloc_shared_ndim },
+	{ "alloc_shared-shape-null", alloc_shared_shape_null },
+	{ "alloc_shared-dtype", alloc_shared_dtype },
+	{ "alloc_shared-overflow", alloc_shared_overflow },
+	{ "alloc_shared-array-null", alloc_shared_array_null },
+	{ "share-pool-null", share_pool_null },
+	{ "share-src-null", share_src_null },
+	{ "share-malformed", share_malformed },
+	{ "share-no-data", share_no_data },
+	{ "share-output-null", share_output_null },
 	{ "npy-missing", npy_missing },
 	{ "npy-bad-magic", npy_bad_magic },
 	{ "npy-truncated-header", npy_truncated_header },
 	{ "npy-bad-descr", npy_bad_descr },
 	{ "npy-bad-mode", npy_bad_mode },
+	{ "npy-mode-w+", npy_mode_w_plus },
+	{ "npy-path-null", npy_path_null },
+	{ "npy-path-empty", npy_path_empty },
+	{ "npy-array-null", npy_array_null },
+	{ "npy-directory", npy_directory },
+	{ "npy-not-regular", npy_not_regular },
+	{ "npy-version", npy_version },
+	{ "npy-dtype-unsupported", npy_dtype_unsupported },
+	{ "npy-shape-overflow", npy_shape_overflow },
+	{ "npy-truncated-data", npy_truncated_data },
+	{ "npy-big-endian-mapped", npy_big_endian_mapped },
+	{ "npy-unaligned-mapped", npy_unaligned_mapped },
+	{ "dump-array-null", dump_array_null },
+	{ "dump-path-null", dump_path_null },
+	{ "dump-path-empty", dump_path_empty },
+	{ "dump-malformed", dump_malformed },
+	{ "dump-no-data", dump_no_data },
+	{ "dump-no-folder", dump_no_folder },
 	{ "memory-not-a-directory", memory_not_a_directory },
 	{ "memory-dir-empty", memory_dir_empty },
 	{ "memory-bytes_limit-bad", memory_bytes_limit_bad },
@@ -513,6 +1279,15 @@ static const struct errcase {
 	{ "memory-stream", memory_stream },
 	{ "memory-generate", memory_generate },
 	{ "memory-after-arguments", memory_after_arguments },
+	{ "memory-after-generate", memory_after_generate },
+	{ "memory_open-null", memory_open_null },
+	{ "memory-dir-null", memory_dir_null },
+	{ "set_memory-null-call", set_memory_null_call },
+	{ "memory_clear-null", memory_clear_null },
+	{ "memory_clear_task-null", memory_clear_task_null },
+	{ "memory_clear_task-task-null", memory_clear_task_task_null },
+	{ "memory_stats-null", memory_stats_null },
+	{ "memory_stats-stats-null", memory_stats_stats_null },
 };
 #define NCASES (sizeof cases / sizeof cases[0])
 
@@ -531,6 +1306,10 @@ static const char *code_name(int rc)
 		{ -EBUSY, "-EBUSY" },         { -ECHILD, "-ECHILD" },
 		{ -ENOENT, "-ENOENT" },       { -EIO, "-EIO" },
 		{ -ENOMEM, "-ENOMEM" },       { -ENOTDIR, "-ENOTDIR" },
+		{ -EAGAIN, "-EAGAIN" },       { -EALREADY, "-EALREADY" },
+		{ -EDEADLK, "-EDEADLK" },     { -EEXIST, "-EEXIST" },
+		{ -EISDIR, "-EISDIR" },       { -EOVERFLOW, "-EOVERFLOW" },
+		{ -EPROTOTYPE, "-EPROTOTYPE" }, { -ESRCH, "-ESRCH" },
 		{ 0, "0" },
 	};
 	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
