@@ -73,6 +73,8 @@ static inline size_t jp__align_up(size_t n, size_t a)
 enum jp__fault {
 	JP__FAULT_FORK,  /* a worker's fork fails with EAGAIN */
 	JP__FAULT_MMAP,  /* the master's map of a shared file fails with ENOMEM */
+	JP__FAULT_GARBLED_RESULT, /* a worker garbles a result frame's records
+				   * (armed in the master before the fork) */
 	JP__FAULT_COUNT
 };
 

@@ -631,6 +631,8 @@ void jp__worker_main(int slot, int task_fd, int result_fd, pid_t master, const c
 			/* what tasks printed reaches the terminal before the result */
 			fflush(stdout);
 			fflush(stderr);
+			if (jp__fault(JP__FAULT_GARBLED_RESULT))
+				memset(out.data + JP__FRAME_HDR, 0xa5, out.len - JP__FRAME_HDR);
 			send_out(&ob, &out);
 			if (r.tainted)
 				_exit(0); /* replaced by the master: see on_segv */

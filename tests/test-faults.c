@@ -678,6 +678,36 @@ START_TEST(fork_failure_at_open_is_clean)
 }
 END_TEST
 
+/* A worker whose result is garbage (a corrupted process) is refused and
+ * replaced: the call fails naming it, nothing is read out of bounds (ASan
+ * runs this too), and the next call is whole. */
+START_TEST(a_garbled_result_is_refused)
+{
+	/* the workers inherit the armed fault; their replacements do not */
+	jp__fault_arm(JP__FAULT_GARBLED_RESULT, 1);
+	jp_pool *pool = jpt_open(2);
+	jp__fault_arm(JP__FAULT_GARBLED_RESULT, 0);
+	unsigned long spawned = jp_pool_spawn_count(pool);
+	jp_call *c;
+	ck_assert_int_eq(jp_map_new(&c, pool, "whoami", 64), 0);
+	ck_assert_int_eq(jp_call_run(c), JP_EFRAME);
+	const char *msg = NULL;
+	ck_assert_int_eq(jp_call_error(c, NULL, &msg), JP_EFRAME);
+	ck_assert_msg(msg && strstr(msg, "sent a result that does not match its batch"), "%s", msg);
+	jp_call_free(c);
+	ck_assert_uint_gt(jp_pool_spawn_count(pool), spawned);
+	ck_assert_int_eq(jp_map_new(&c, pool, "whoami", 64), 0);
+	ck_assert_int_eq(jp_call_run(c), 0);
+	const void *d;
+	size_t len;
+	ck_assert_int_eq(jp_call_output(c, &d, &len), 0);
+	ck_assert_uint_eq(len, 64 * sizeof(int64_t));
+	jp_call_free(c);
+	jp_pool_close(pool);
+	jpt_assert_no_children();
+}
+END_TEST
+
 START_TEST(mmap_failure_is_reported)
 {
 	jp_pool *pool = jpt_open(2);
@@ -736,6 +766,7 @@ static Suite *faults_suite(void)
 	tcase_add_test(tc, a_host_with_threads_opens_a_pool);
 	tcase_add_test(tc, fork_failure_at_open_is_clean);
 	tcase_add_test(tc, mmap_failure_is_reported);
+	tcase_add_test(tc, a_garbled_result_is_refused);
 	tcase_add_test(tc, too_many_open_files_at_open);
 	suite_add_tcase(s, tc);
 	return s;
