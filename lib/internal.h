@@ -75,6 +75,8 @@ enum jp__fault {
 	JP__FAULT_MMAP,  /* the master's map of a shared file fails with ENOMEM */
 	JP__FAULT_GARBLED_RESULT, /* a worker garbles a result frame's records
 				   * (armed in the master before the fork) */
+	JP__FAULT_SEND_TO_DEAD, /* the master's next send finds its worker dead
+				 * (killed just before, the write failed) */
 	JP__FAULT_COUNT
 };
 

@@ -457,6 +457,14 @@ static void send_queued(jp_pool *p, int slot, bool by_lane)
 	jp__worker *w = &p->workers[slot];
 	if (w->queued.len == 0)
 		return;
+	if (jp__fault(JP__FAULT_SEND_TO_DEAD)) {
+		/* as when the worker dies just before a send: the bytes are
+		 * lost, the write fails (EPIPE), and its end of file follows */
+		kill(w->pid, SIGKILL);
+		w->queued.len = 0;
+		w->send_failed = true;
+		return;
+	}
 	jp__lane *l = p->lanes ? &p->lanes[slot] : NULL;
 	/* a NOP owed goes by the socket, and what was queued behind it too */
 	if (l && by_lane && !w->wake_owed &&
@@ -612,8 +620,9 @@ static void salvage(jp_call *c, jp__worker *w, int err, bool *blamed_retried)
 	for (size_t k = 0; k < w->inflight_n; k++) {
 		jp__inflight b = w->inflight[(w->inflight_head + k) % w->inflight_cap];
 		bool head = k == 0, again = b.frame && (!head || (err == JP_EWORKER && b.attempts < retries));
-		if (again && !c->err)
-			b.attempts += head;
+		if (again)
+			b.attempts += head; /* counted after a failure too: on_error
+					     * "continue" runs on, within retries */
 		if (again && (c->err && !c->pool->cfg.continue_on_error))
 			again = false; /* the call failed already: nothing more runs */
 		if (again && push_requeue(r, b) == 0) {

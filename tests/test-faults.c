@@ -708,6 +708,43 @@ START_TEST(a_garbled_result_is_refused)
 }
 END_TEST
 
+/* A send that fails because its worker has just died (EPIPE): the call
+ * says so and loses nothing else; with a retry the batch runs elsewhere. */
+START_TEST(a_send_to_a_dead_worker)
+{
+	for (int retries = 0; retries <= 1; retries++) {
+		jp_options opt = JP_OPTIONS_INIT;
+		opt.n_jobs = 2;
+		opt.retries = retries;
+		jp_pool *pool = open_with(opt);
+		quick_call_works(pool); /* warm: the fault hits a call's send */
+		jp_call *c;
+		ck_assert_int_eq(jp_map_new(&c, pool, "whoami", 64), 0);
+		jp__fault_arm(JP__FAULT_SEND_TO_DEAD, 1);
+		int rc = jp_call_run(c);
+		jp__fault_arm(JP__FAULT_SEND_TO_DEAD, 0);
+		const char *msg = NULL;
+		jp_call_error(c, NULL, &msg);
+		if (retries == 0) {
+			ck_assert_int_eq(rc, JP_EWORKER);
+			ck_assert_msg(msg && strstr(msg, "by SIGKILL") &&
+					      strstr(msg, "sending to it had failed (EPIPE)"),
+				      "%s", msg);
+		} else {
+			ck_assert_msg(rc == 0, "%s", msg);
+			const void *d;
+			size_t len;
+			ck_assert_int_eq(jp_call_output(c, &d, &len), 0);
+			ck_assert_uint_eq(len, 64 * sizeof(int64_t));
+		}
+		jp_call_free(c);
+		quick_call_works(pool);
+		jp_pool_close(pool);
+	}
+	jpt_assert_no_children();
+}
+END_TEST
+
 START_TEST(mmap_failure_is_reported)
 {
 	jp_pool *pool = jpt_open(2);
@@ -767,6 +804,7 @@ static Suite *faults_suite(void)
 	tcase_add_test(tc, fork_failure_at_open_is_clean);
 	tcase_add_test(tc, mmap_failure_is_reported);
 	tcase_add_test(tc, a_garbled_result_is_refused);
+	tcase_add_test(tc, a_send_to_a_dead_worker);
 	tcase_add_test(tc, too_many_open_files_at_open);
 	suite_add_tcase(s, tc);
 	return s;
