@@ -7,23 +7,23 @@
  */
 #include "internal.h"
 
-static unsigned armed[JP__FAULT_COUNT];
+unsigned jp__faults_armed[JP__FAULT_COUNT];
 
 void jp__fault_arm(enum jp__fault f, unsigned times)
 {
-	__atomic_store_n(&armed[f], times, __ATOMIC_RELAXED);
+	__atomic_store_n(&jp__faults_armed[f], times, __ATOMIC_RELAXED);
 }
 
 unsigned jp__fault_left(enum jp__fault f)
 {
-	return __atomic_load_n(&armed[f], __ATOMIC_RELAXED);
+	return __atomic_load_n(&jp__faults_armed[f], __ATOMIC_RELAXED);
 }
 
-bool jp__fault(enum jp__fault f)
+bool jp__fault_take(enum jp__fault f)
 {
-	unsigned n = __atomic_load_n(&armed[f], __ATOMIC_RELAXED);
+	unsigned n = __atomic_load_n(&jp__faults_armed[f], __ATOMIC_RELAXED);
 	while (n) {
-		if (__atomic_compare_exchange_n(&armed[f], &n, n - 1, false, __ATOMIC_RELAXED,
+		if (__atomic_compare_exchange_n(&jp__faults_armed[f], &n, n - 1, false, __ATOMIC_RELAXED,
 						__ATOMIC_RELAXED))
 			return true;
 	}

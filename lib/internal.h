@@ -84,8 +84,14 @@ enum jp__fault {
 void jp__fault_arm(enum jp__fault f, unsigned times);
 /* Armed failures not consumed yet. */
 unsigned jp__fault_left(enum jp__fault f);
-/* Whether this attempt must fail (consumes one armed failure). */
-bool jp__fault(enum jp__fault f);
+/* Whether this attempt must fail (consumes one armed failure). Inline:
+ * unarmed, as always outside the tests, it is one load on hot paths. */
+extern unsigned jp__faults_armed[JP__FAULT_COUNT];
+bool jp__fault_take(enum jp__fault f);
+static inline bool jp__fault(enum jp__fault f)
+{
+	return __atomic_load_n(&jp__faults_armed[f], __ATOMIC_RELAXED) && jp__fault_take(f);
+}
 
 /* ---- digest.c: content digests (XXH3-128) ------------------------------ */
 
