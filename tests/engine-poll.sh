@@ -20,4 +20,21 @@ for s in test-pool test-errors test-lifecycle test-share test-matmul test-thread
 		echo "PASS: $s on poll: $summary"
 	fi
 done
+# and the chaos bench, whose workers die mid-call, seen by poll(2)
+chaos="${srcdir:-.}/tests/chaos.sh"
+if [ -f "$chaos" ]; then
+	out=$(JOBPOOL_IO=poll sh "$chaos" 2>&1)
+	rc=$?
+	if [ "$rc" -eq 77 ]; then
+		echo "SKIP: chaos.sh on poll: $out"
+	elif [ "$rc" -eq 0 ]; then
+		echo "PASS: chaos.sh on poll: $(printf '%s\n' "$out" | grep -c '^PASS') checks"
+	else
+		echo "FAIL: chaos.sh on poll (exit status $rc)"
+		printf '%s\n' "$out"
+		fail=1
+	fi
+else
+	echo "FAIL: chaos.sh on poll: $chaos not found"; fail=1
+fi
 exit $fail

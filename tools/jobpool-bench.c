@@ -16,6 +16,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/select.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -1119,10 +1121,29 @@ static int run_vectorize(const struct config *cfg)
 
 /* ---- chaos: workers SIGKILLed at random while a call runs ------------ */
 
+/* What the workers themselves saw, in memory shared with them (made before
+ * the pool opens, so every worker, respawns included, is forked with it):
+ * for each batch, indexed by its first item, how many times a worker
+ * started it and the pids of the first CHAOS_PIDS that did. The verdict
+ * checks the scheduler's account of the failures against this record and
+ * the killer's list of the pids it killed. NULL outside chaos. */
+#define CHAOS_PIDS 8
+struct chaos_seen {
+	uint32_t starts;
+	int32_t pid[CHAOS_PIDS];
+};
+static struct chaos_seen *chaos_seen;
+
 /* f(k) = k*k + 1 for the range, after about 0.1 ms of work per item. */
 static int chaos_item(jp_task *t)
 {
 	size_t b = jp_task_begin(t), e = jp_task_end(t);
+	if (chaos_seen) {
+		struct chaos_seen *s = &chaos_seen[b];
+		uint32_t k = __atomic_fetch_add(&s->starts, 1, __ATOMIC_RELAXED);
+		if (k < CHAOS_PIDS)
+			__atomic_store_n(&s->pid[k], (int32_t)getpid(), __ATOMIC_RELAXED);
+	}
 	int64_t *out = jp_task_result_alloc(t, (e - b) * sizeof *out);
 	if (!out)
 		return jp_task_fail(t, "out of memory");
@@ -1138,7 +1159,8 @@ JP_TASK(chaos_item);
 
 /* The killer: every `every_ms`, SIGKILL one child of `master` (a worker:
  * neither the janitor nor itself) at random; at SIGTERM, its kill count
- * goes down `report`. */
+ * and the pids it killed (the first CHAOS_KILLS) go down `report`. */
+#define CHAOS_KILLS 65536
 static volatile sig_atomic_t killer_stop;
 static void on_term(int sig)
 {
@@ -1146,8 +1168,46 @@ static void on_term(int sig)
 	killer_stop = 1;
 }
 
+static bool write_all(int fd, const void *buf, size_t len)
+{
+	const char *p = buf;
+	while (len) {
+		ssize_t w = write(fd, p, len);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return false;
+		p += w;
+		len -= (size_t)w;
+	}
+	return true;
+}
+
+static bool read_all(int fd, void *buf, size_t len)
+{
+	char *p = buf;
+	while (len) {
+		ssize_t r = read(fd, p, len);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return false;
+		p += r;
+		len -= (size_t)r;
+	}
+	return true;
+}
+
 static void killer(pid_t master, pid_t janitor, long every_ms, int report)
 {
+	static pid_t killed[CHAOS_KILLS];
+	/* SIGTERM comes in only while it sleeps: once told to stop, it kills
+	 * no more (a kill racing the master's next call would be blamed on it) */
+	sigset_t term, sleeping;
+	sigemptyset(&term);
+	sigaddset(&term, SIGTERM);
+	sigprocmask(SIG_BLOCK, &term, &sleeping);
+	sigdelset(&sleeping, SIGTERM);
 	signal(SIGTERM, on_term);
 	unsigned seed = (unsigned)getpid();
 	long kills = 0;
@@ -1155,7 +1215,9 @@ static void killer(pid_t master, pid_t janitor, long every_ms, int report)
 	snprintf(path, sizeof path, "/proc/%d/task/%d/children", (int)master, (int)master);
 	while (!killer_stop) {
 		struct timespec ts = { every_ms / 1000, (every_ms % 1000) * 1000000 };
-		nanosleep(&ts, NULL);
+		pselect(0, NULL, NULL, NULL, &ts, &sleeping);
+		if (killer_stop)
+			break;
 		FILE *f = fopen(path, "r");
 		if (!f)
 			break;
@@ -1165,12 +1227,53 @@ static void killer(pid_t master, pid_t janitor, long every_ms, int report)
 			if (pid != janitor && pid != getpid())
 				pids[n++] = pid;
 		fclose(f);
-		if (n && kill(pids[rand_r(&seed) % n], SIGKILL) == 0)
+		if (n == 0)
+			continue;
+		pid = pids[rand_r(&seed) % n];
+		if (kill(pid, SIGKILL) == 0) {
+			if (kills < CHAOS_KILLS)
+				killed[kills] = pid;
 			kills++;
+		}
 	}
-	if (write(report, &kills, sizeof kills) != sizeof kills)
+	size_t listed = (size_t)(kills < CHAOS_KILLS ? kills : CHAOS_KILLS);
+	if (!write_all(report, &kills, sizeof kills) || !write_all(report, killed, listed * sizeof *killed))
 		_exit(1);
 	_exit(0);
+}
+
+/* Wait (up to a second in all) until the processes killed are dead: a
+ * zombie, or reaped. Chaos is over only then; a worker still dying when
+ * the next call starts would take that call's batch with it. */
+static void wait_dead(const pid_t *pids, size_t n)
+{
+	double give_up = now() + 1;
+	for (size_t i = 0; i < n; i++) {
+		char path[64];
+		snprintf(path, sizeof path, "/proc/%d/stat", (int)pids[i]);
+		while (now() < give_up) {
+			char buf[512], state = 'X';
+			FILE *f = fopen(path, "r");
+			if (!f)
+				break;
+			size_t len = fread(buf, 1, sizeof buf - 1, f);
+			fclose(f);
+			buf[len] = '\0';
+			char *rp = strrchr(buf, ')');
+			if (!rp || sscanf(rp + 1, " %c", &state) != 1 || state == 'Z' || state == 'X')
+				break;
+			struct timespec ts = { 0, 1000000 };
+			nanosleep(&ts, NULL);
+		}
+	}
+}
+
+static bool pid_killed(const pid_t *killed, size_t n, pid_t pid)
+{
+	for (size_t i = 0; i < n; i++)
+		if (killed[i] == pid)
+			return true;
+	return false;
 }
 
 static int zombies_of(pid_t parent)
@@ -1212,12 +1315,41 @@ static int files_in(const char *dir)
 	return n;
 }
 
+/* Does the call's error say that a worker the killer killed died by SIGKILL
+ * running a failed batch, after its retries when it had any? */
+static bool chaos_error_explained(jp_call *c, int retries, const pid_t *killed, size_t nkilled)
+{
+	size_t index;
+	const char *msg;
+	if (jp_call_error(c, &index, &msg) != JP_EWORKER || !msg)
+		return false;
+	const char *p = strstr(msg, "killed worker ");
+	int slot, pid, end = 0;
+	if (!p || sscanf(p, "killed worker %d (pid %d) by SIGKILL%n", &slot, &pid, &end) != 2 || !end)
+		return false;
+	bool after = strncmp(p + end, " (after retries)", 16) == 0;
+	if (after != (retries > 0) || !pid_killed(killed, nkilled, (pid_t)pid))
+		return false;
+	for (size_t s = 0; s < c->nslots; s++)
+		if (c->slots[s].begin <= index && index < c->slots[s].end)
+			return c->slots[s].status == JP_EWORKER;
+	return false;
+}
+
 static int run_chaos(const struct config *cfg)
 {
 	jp_options opt = bench_options(cfg);
 	opt.retries = cfg->retries;
 	opt.on_error = "continue"; /* every task runs: each is correct or reported */
 	opt.max_nbytes = "1K";     /* and a shared array goes through the folder */
+	size_t n = cfg->n;
+	size_t seen_bytes = (n ? n : 1) * sizeof *chaos_seen;
+	chaos_seen = mmap(NULL, seen_bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (chaos_seen == MAP_FAILED) {
+		chaos_seen = NULL;
+		fprintf(stderr, "jobpool-bench: out of memory\n");
+		return 1;
+	}
 	jp_pool *pool;
 	if (jp_pool_open(&pool, &opt)) {
 		fprintf(stderr, "jobpool-bench: cannot open the pool: %s\n", jp_pool_errmsg(NULL));
@@ -1225,12 +1357,12 @@ static int run_chaos(const struct config *cfg)
 	}
 	int n_jobs = jp_pool_n_jobs(pool);
 	unsigned long spawned0 = jp_pool_spawn_count(pool);
-	size_t n = cfg->n;
 	/* an array argument above max_nbytes, so that shared files are in play */
 	jp_array bytes = { .dtype = JP_FLOAT64, .ndim = 1, .shape = { 4096 } };
 	bytes.data = calloc(4096, sizeof(double));
+	pid_t *killed = malloc(CHAOS_KILLS * sizeof *killed);
 	int pipefd[2];
-	if (!bytes.data || pipe(pipefd)) {
+	if (!bytes.data || !killed || pipe(pipefd)) {
 		fprintf(stderr, "jobpool-bench: out of resources\n");
 		return 1;
 	}
@@ -1246,20 +1378,42 @@ static int run_chaos(const struct config *cfg)
 	int rc = jp_map_new(&c, pool, "chaos_item", n);
 	if (!rc)
 		rc = jp_call_arg_array(c, &bytes);
-	if (!rc || rc == JP_EWORKER)
+	if (!rc)
 		rc = jp_call_run(c);
 	double took = now() - t0;
 	kill(k, SIGTERM);
 	long kills = 0;
-	if (read(pipefd[0], &kills, sizeof kills) != sizeof kills)
+	if (!read_all(pipefd[0], &kills, sizeof kills))
 		kills = -1;
+	size_t nkilled = kills > 0 ? (size_t)(kills < CHAOS_KILLS ? kills : CHAOS_KILLS) : 0;
+	if (!read_all(pipefd[0], killed, nkilled * sizeof *killed))
+		kills = -1, nkilled = 0;
 	close(pipefd[0]);
 	waitpid(k, NULL, 0);
-	/* every item: correct, or reported */
-	size_t ok = 0, wrong = 0, failed = 0, cancelled = 0, other = 0;
+	wait_dead(killed, nkilled);
+	if (!c) {
+		fprintf(stderr, "jobpool-bench: cannot make the call: %s\n", jp_pool_errmsg(pool));
+		return 1;
+	}
+	/* every item: correct, or reported; and every report borne out by what
+	 * the workers and the killer saw: a failed batch was started at most
+	 * retries + 1 times, each time by a worker the killer then killed, and
+	 * a batch that succeeded was started again only after such a death */
+	int retries = cfg->retries;
+	uint32_t most = (uint32_t)retries + 1;
+	size_t ok = 0, wrong = 0, failed = 0, explained = 0, rerun_wrongly = 0, cancelled = 0, other = 0;
+	size_t batches_failed = 0;
 	for (size_t s = 0; s < c->nslots; s++) {
 		const jp__slot *sl = &c->slots[s];
 		size_t items = sl->end - sl->begin;
+		const struct chaos_seen *seen = &chaos_seen[sl->begin];
+		uint32_t starts = seen->starts, dead = starts;
+		if (sl->status == 0 && dead)
+			dead--; /* the last start is the one that finished */
+		bool borne_out = starts <= most;
+		for (uint32_t a = 0; a < dead && a < CHAOS_PIDS; a++)
+			borne_out &= seen->pid[a] == 0 /* killed before it could note itself */ ||
+				     pid_killed(killed, nkilled, seen->pid[a]);
 		if (sl->status == 0) {
 			const int64_t *v = (const int64_t *)sl->data;
 			for (size_t i = 0; i < items; i++) {
@@ -1269,8 +1423,15 @@ static int run_chaos(const struct config *cfg)
 				else
 					wrong++;
 			}
+			if (!borne_out)
+				rerun_wrongly += items;
 		} else if (sl->status == JP_EWORKER) {
 			failed += items;
+			batches_failed++;
+			if (borne_out)
+				explained += items;
+			else
+				rerun_wrongly += items;
 		} else if (sl->status == JP_ECANCELED) {
 			cancelled += items;
 		} else {
@@ -1278,10 +1439,19 @@ static int run_chaos(const struct config *cfg)
 		}
 	}
 	size_t accounted = ok + wrong + failed + cancelled + other;
+	/* the call's own error: the first failed batch, in words */
+	bool error_explained = failed ? chaos_error_explained(c, retries, killed, nkilled) : rc == 0;
+	/* each failed batch took retries + 1 deaths, each a kill of its own */
+	bool kills_cover = kills >= 0 && (size_t)kills >= batches_failed * most;
+	const char *why = NULL;
+	if (jp_call_error(c, NULL, &why) && (!error_explained || accounted != n || cancelled + other))
+		fprintf(stderr, "jobpool-bench: the chaos call failed: %s\n", why);
 	jp_call_free(c);
 	/* the pool is usable afterwards */
 	jp_call *after;
 	bool usable = jp_map_new(&after, pool, "bench_double", 1000) == 0 && jp_call_run(after) == 0;
+	if (!usable)
+		fprintf(stderr, "jobpool-bench: the call after the chaos failed: %s\n", jp_pool_errmsg(pool));
 	jp_call_free(after);
 	unsigned long respawns = jp_pool_spawn_count(pool) - spawned0;
 	char folder[4096] = "";
@@ -1291,16 +1461,24 @@ static int run_chaos(const struct config *cfg)
 	int leaked = folder[0] ? files_in(folder) + (access(folder, F_OK) == 0) : 0;
 	int zombies = zombies_of(getpid());
 	free(bytes.data);
+	free(killed);
+	munmap(chaos_seen, seen_bytes);
+	chaos_seen = NULL;
 	bool good = wrong == 0 && accounted == n && leaked == 0 && zombies == 0 && usable &&
-		    (rc == 0 || rc == JP_EWORKER);
+		    (rc == 0 || rc == JP_EWORKER) && (rc == JP_EWORKER) == (failed > 0) &&
+		    failed == explained && rerun_wrongly == 0 && error_explained && kills_cover;
 	printf("{\"workload\": \"chaos\", \"backend\": \"%s\", \"n_jobs\": %d, \"n\": %zu, "
 	       "\"ok\": %s, \"seconds\": %.3f, \"kill_every_ms\": %ld, \"retries\": %d, "
-	       "\"tasks_ok\": %zu, \"tasks_failed\": %zu, \"tasks_cancelled\": %zu, "
-	       "\"results_wrong\": %zu, \"workers_killed\": %ld, \"respawns\": %lu, "
+	       "\"tasks_ok\": %zu, \"tasks_failed\": %zu, \"tasks_failed_explained\": %zu, "
+	       "\"batches_failed\": %zu, \"tasks_rerun_wrongly\": %zu, \"error_explained\": %s, "
+	       "\"tasks_cancelled\": %zu, "
+	       "\"results_wrong\": %zu, \"workers_killed\": %ld, \"kills_cover_failures\": %s, "
+	       "\"respawns\": %lu, "
 	       "\"leaked_files\": %d, \"zombies\": %d, \"pool_usable\": %s, \"call_status\": \"%s\"}\n",
-	       cfg->backend, n_jobs, n, good ? "true" : "false", took, cfg->kill_every_ms,
-	       cfg->retries, ok, failed, cancelled + other, wrong, kills, respawns, leaked, zombies,
-	       usable ? "true" : "false", rc ? jp_strerror(rc) : "ok");
+	       cfg->backend, n_jobs, n, good ? "true" : "false", took, cfg->kill_every_ms, retries, ok,
+	       failed, explained, batches_failed, rerun_wrongly, error_explained ? "true" : "false",
+	       cancelled + other, wrong, kills, kills_cover ? "true" : "false", respawns, leaked,
+	       zombies, usable ? "true" : "false", rc ? jp_strerror(rc) : "ok");
 	return good ? 0 : 1;
 }
 
