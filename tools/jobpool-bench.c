@@ -29,6 +29,7 @@
 
 #include "kernels/gemm.h"
 #include "pool.h" /* chaos reads the call's slots and the janitor's pid */
+#include "status.h" /* chaos reads /proc/PID/stat as jobpool-inspect does */
 
 /* f(k) = 2k over the task's range: the cheapest task there is, so what is
  * measured is the pool. */
@@ -1249,19 +1250,9 @@ static void wait_dead(const pid_t *pids, size_t n)
 {
 	double give_up = now() + 1;
 	for (size_t i = 0; i < n; i++) {
-		char path[64];
-		snprintf(path, sizeof path, "/proc/%d/stat", (int)pids[i]);
-		while (now() < give_up) {
-			char buf[512], state = 'X';
-			FILE *f = fopen(path, "r");
-			if (!f)
-				break;
-			size_t len = fread(buf, 1, sizeof buf - 1, f);
-			fclose(f);
-			buf[len] = '\0';
-			char *rp = strrchr(buf, ')');
-			if (!rp || sscanf(rp + 1, " %c", &state) != 1 || state == 'Z' || state == 'X')
-				break;
+		jp__proc_stat st;
+		while (now() < give_up && jp__proc_stat_read((int)pids[i], &st) == 0 &&
+		       st.state != 'Z' && st.state != 'X') {
 			struct timespec ts = { 0, 1000000 };
 			nanosleep(&ts, NULL);
 		}
