@@ -357,6 +357,7 @@ static void free_pool(jp_pool *p)
 	jp__buf_free(&p->kept_out);
 	if (p->runner_kept)
 		jp__runner_free(&p->kept_runner);
+	jp__call_free_kept(p);
 	jp__config_free(&p->cfg);
 	free(p);
 }

@@ -96,6 +96,9 @@ struct jp_pool {
 	/* ... and a sequential pool's runner, its task table with it */
 	jp__runner kept_runner;
 	bool runner_kept;
+	/* A call freed whole, kept for the pool's next jp_call_new with its
+	 * slot, block and name arrays (call.c's keep_call): NULL when none. */
+	jp_call *kept_call;
 	struct jp__threads *threads; /* the thread backend's threads, or NULL */
 	int depth;           /* pool workers the opening thread ran inside */
 	jp__io *io;
@@ -296,6 +299,9 @@ static inline jp__slot *jp__call_slot(const jp_call *c, size_t seq)
 {
 	return &c->slots[seq - c->slot_base];
 }
+
+/* Free the call the pool keeps for reuse (jp_pool_close). */
+void jp__call_free_kept(jp_pool *p);
 
 /* Encode the call's CALL frame into b. */
 int jp__call_encode_frame(jp_call *c, uint64_t call_id, jp__buf *b);

@@ -4,6 +4,7 @@
  */
 #include "helpers.h"
 #include "kernels/gemm.h"
+#include "pool.h" /* the call a pool keeps */
 
 #include <errno.h>
 #include <stdbool.h>
@@ -430,6 +431,76 @@ START_TEST(thousand_calls_reuse_workers)
 }
 END_TEST
 
+static int fails(jp_task *t)
+{
+	return jp_task_fail(t, "this item fails");
+}
+JP_TASK(fails);
+
+static void count_progress(size_t done, size_t total, void *ctx)
+{
+	(void)done, (void)total;
+	++*(int *)ctx;
+}
+
+/* The pool keeps a freed call for its next jp_call_new (call.c): what comes
+ * back must be as new, whatever the call before it had set, failed or
+ * grown to. */
+START_TEST(a_freed_call_comes_back_fresh)
+{
+	jp_pool *pool = jpt_open(_i);
+	int progressed = 0;
+	size_t index;
+	const char *msg;
+	/* a builder call of 2000 items (more slots than a kept call keeps),
+	 * with a progress callback, that fails */
+	jp_call *a;
+	ck_assert_int_eq(jp_call_new(&a, pool), 0);
+	ck_assert_int_eq(jp_call_set_progress(a, count_progress, &progressed), 0);
+	for (long i = 0; i < 2000; i++)
+		ck_assert_int_eq(jp_call_add(a, i == 5 ? "fails" : "squares"), i);
+	ck_assert_int_ne(jp_call_run(a), 0);
+	ck_assert_int_ne(jp_call_error(a, &index, &msg), 0);
+	ck_assert_ptr_nonnull(strstr(msg, "this item fails"));
+	ck_assert_int_gt(progressed, 0);
+	jp_call_free(a);
+	ck_assert_ptr_eq(pool->kept_call, a);
+
+	jp_call *b, *c;
+	ck_assert_int_eq(jp_call_new(&b, pool), 0);
+	ck_assert_ptr_eq(b, a); /* the same struct: this is what is tested */
+	ck_assert_ptr_null(pool->kept_call);
+	ck_assert_int_eq(jp_call_new(&c, pool), 0);
+	ck_assert_ptr_ne(c, b); /* one is kept; a second call is new */
+	jp_call_free(c);
+	ck_assert_uint_eq(jp_call_size(b), 0);
+	ck_assert_int_eq(jp_call_error(b, &index, &msg), 0);
+	const void *data;
+	size_t len;
+	ck_assert_int_eq(jp_call_output(b, &data, &len), -EAGAIN);
+	for (long i = 0; i < 3; i++)
+		ck_assert_int_eq(jp_call_add(b, "squares"), i);
+	int before = progressed;
+	ck_assert_int_eq(jp_call_run(b), 0);
+	ck_assert_int_eq(progressed, before); /* a's callback is gone */
+	for (size_t i = 0; i < 3; i++) {
+		ck_assert_int_eq(jp_call_result(b, i, &data, &len), 0);
+		ck_assert_uint_eq(len, sizeof(int64_t));
+		ck_assert_int_eq(*(const int64_t *)data, (int64_t)(i * i));
+	}
+	jp_call_free(b);
+	/* a map after a builder, and the other way round */
+	check_squares(pool, 1000);
+	ck_assert_int_eq(jp_call_new(&b, pool), 0);
+	ck_assert_int_eq(jp_call_add(b, "squares"), 0);
+	ck_assert_int_eq(jp_call_run(b), 0);
+	ck_assert_int_eq(jp_call_result(b, 0, &data, &len), 0);
+	ck_assert_int_eq(*(const int64_t *)data, 0);
+	jp_call_free(b);
+	jp_pool_close(pool);
+}
+END_TEST
+
 START_TEST(large_results)
 {
 	jp_pool *pool = jpt_open(_i);
@@ -556,6 +627,7 @@ int main(void)
 	tc = jpt_tcase("reuse");
 	tcase_add_loop_test(tc, thousand_calls_reuse_workers, 1, 5);
 	tcase_add_loop_test(tc, large_results, 1, 3);
+	tcase_add_loop_test(tc, a_freed_call_comes_back_fresh, 1, 3);
 	tcase_add_loop_test(tc, large_task_frames_and_interrupted_waits, 1, 4);
 	suite_add_tcase(s, tc);
 	return jpt_run(s);
