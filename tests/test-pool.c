@@ -135,6 +135,20 @@ START_TEST(dtype_sizes_and_array_bytes)
 }
 END_TEST
 
+/* The threads of the calling process, from /proc/self/status; -1 if unknown. */
+static int threads_of_self(void)
+{
+	FILE *f = fopen("/proc/self/status", "r");
+	char line[256];
+	int n = -1;
+	while (f && fgets(line, sizeof line, f))
+		if (sscanf(line, "Threads: %d", &n) == 1)
+			break;
+	if (f)
+		fclose(f);
+	return n;
+}
+
 /* The thread counts a worker exports for the libraries its tasks use, and
  * the count its BLAS was given (-1 without one). */
 static int thread_env(jp_task *t)
@@ -145,6 +159,13 @@ static int thread_env(jp_task *t)
 	return jp_task_set_result(t, out, strlen(out) + 1);
 }
 JP_TASK(thread_env);
+
+static int thread_count(jp_task *t)
+{
+	int32_t n = threads_of_self();
+	return jp_task_set_result(t, &n, sizeof n);
+}
+JP_TASK(thread_count);
 
 START_TEST(workers_export_their_share_of_cpus)
 {
@@ -163,6 +184,35 @@ START_TEST(workers_export_their_share_of_cpus)
 	jp_call_free(c);
 	jp_pool_close(pool);
 	ck_assert_ptr_null(getenv("OMP_NUM_THREADS")); /* the host's own is untouched */
+	unsetenv("OPENBLAS_NUM_THREADS");
+}
+END_TEST
+
+/* A worker whose BLAS runs one thread has no thread but its own: the
+ * server thread OpenBLAS starts when the count is set after the fork
+ * would spin on sched_yield beside it for its first 0.1 s (gemm.c). */
+START_TEST(a_worker_at_one_blas_thread_has_one_thread)
+{
+	unsetenv("OPENBLAS_NUM_THREADS");
+	int n = jp_cpu_count() > 1 ? jp_cpu_count() : 2;
+	jp_pool *pool = jpt_open(n);
+	jp_call *c;
+	ck_assert_int_eq(jp_map_new(&c, pool, "thread_count", (size_t)n), 0);
+	ck_assert_int_eq(jp_call_run(c), 0);
+	const void *d;
+	size_t len;
+	ck_assert_int_eq(jp_call_output(c, &d, &len), 0);
+	ck_assert_uint_eq(len, (size_t)n * sizeof(int32_t));
+	for (size_t i = 0; i < (size_t)n; i++) {
+		int32_t threads = ((const int32_t *)d)[i];
+#if defined(HAVE_OPENBLAS) && !defined(HAVE_BLAS_THREAD_SHUTDOWN_)
+		ck_assert_int_ge(threads, 1); /* no way to stop OpenBLAS's thread */
+#else
+		ck_assert_int_eq(threads, 1);
+#endif
+	}
+	jp_call_free(c);
+	jp_pool_close(pool);
 }
 END_TEST
 
@@ -623,6 +673,7 @@ int main(void)
 	tcase_add_loop_test(tc, task_knows_its_name, 1, 3);
 	tcase_add_test(tc, dtype_sizes_and_array_bytes);
 	tcase_add_test(tc, workers_export_their_share_of_cpus);
+	tcase_add_test(tc, a_worker_at_one_blas_thread_has_one_thread);
 	suite_add_tcase(s, tc);
 	tc = jpt_tcase("reuse");
 	tcase_add_loop_test(tc, thousand_calls_reuse_workers, 1, 5);

@@ -103,12 +103,27 @@ const char *jp__gemm_impl(jp_dtype dtype)
 	return kern ? kern->name : "none";
 }
 
+#if defined(HAVE_OPENBLAS) && defined(HAVE_BLAS_THREAD_SHUTDOWN_)
+int blas_thread_shutdown_(void); /* exported, not in OpenBLAS's headers */
+#endif
+
 void jp__blas_set_threads(int n)
 {
 	if (n < 1)
 		n = 1;
 #if defined(HAVE_OPENBLAS)
 	openblas_set_num_threads(n);
+#if defined(HAVE_BLAS_THREAD_SHUTDOWN_)
+	/* A count of 1 needs no thread beside the caller's, but OpenBLAS
+	 * starts its server threads again at any count set after a fork (its
+	 * fork handler stopped them), and a new server thread spins on
+	 * sched_yield for its first 2^28 cycles (0.1 s on the project's VM):
+	 * beside every new worker on a 2-CPU machine, competing with the
+	 * first calls. Stopped as the fork handler stops them; a later count
+	 * above 1 starts them again. */
+	if (n == 1)
+		blas_thread_shutdown_();
+#endif
 #elif defined(HAVE_BLIS)
 	bli_thread_set_num_threads(n);
 #endif
