@@ -183,6 +183,83 @@ static double pipe_rtt(int rounds)
 	return m;
 }
 
+/* The floor for a call of the active wait between processes: the master
+ * hands a sequence number to each of `workers` processes through its own
+ * cache line and waits until every one has handed it back, all of them
+ * spinning as a pool's processes do (one look, then sched_yield, where the
+ * processes outnumber the CPUs, else JP_SPIN_LOOKS looks between yields).
+ * No frame, no bookkeeping: what the scheduler and the cache lines cost.
+ * The median of `rounds`, in seconds; -1 if it cannot run. */
+#define HANDOFF_LOOKS 256 /* lane.h's JP__SPIN_LOOKS */
+struct handoff_line {
+	_Alignas(64) uint64_t go;
+	_Alignas(64) uint64_t done;
+};
+
+static void handoff_wait(const volatile uint64_t *v, uint64_t want, bool yields)
+{
+	for (;;) {
+		for (int i = 0; i < (yields ? 1 : HANDOFF_LOOKS); i++)
+			if (__atomic_load_n(v, __ATOMIC_ACQUIRE) == want)
+				return;
+		sched_yield();
+	}
+}
+
+static double spin_handoff(int workers, int rounds)
+{
+	if (workers < 1)
+		return -1;
+	size_t bytes = sizeof(struct handoff_line) * (size_t)workers;
+	struct handoff_line *l = mmap(NULL, bytes, PROT_READ | PROT_WRITE,
+				      MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (l == MAP_FAILED)
+		return -1;
+	bool yields = workers + 1 > jp_cpu_count();
+	pid_t *pid = calloc((size_t)workers, sizeof *pid);
+	double *t = malloc(sizeof *t * (size_t)rounds);
+	int started = 0;
+	for (; pid && t && started < workers; started++) {
+		pid[started] = fork();
+		if (pid[started] < 0)
+			break;
+		if (pid[started] == 0) {
+			struct handoff_line *me = &l[started];
+			for (uint64_t seq = 1;; seq++) {
+				/* the master's last hand-off is UINT64_MAX: stop */
+				for (;;) {
+					uint64_t go = __atomic_load_n(&me->go, __ATOMIC_ACQUIRE);
+					if (go == seq || go == UINT64_MAX)
+						break;
+					if (yields)
+						sched_yield();
+				}
+				if (__atomic_load_n(&me->go, __ATOMIC_ACQUIRE) == UINT64_MAX)
+					_exit(0);
+				__atomic_store_n(&me->done, seq, __ATOMIC_RELEASE);
+			}
+		}
+	}
+	int ok = 0;
+	for (uint64_t seq = 1; started == workers && ok < rounds; seq++) {
+		double t0 = now();
+		for (int i = 0; i < workers; i++)
+			__atomic_store_n(&l[i].go, seq, __ATOMIC_RELEASE);
+		for (int i = 0; i < workers; i++)
+			handoff_wait(&l[i].done, seq, yields);
+		t[ok++] = now() - t0;
+	}
+	for (int i = 0; i < started; i++) {
+		__atomic_store_n(&l[i].go, UINT64_MAX, __ATOMIC_RELEASE);
+		waitpid(pid[i], NULL, 0);
+	}
+	double m = ok == rounds ? median(t, ok) : -1;
+	free(t);
+	free(pid);
+	munmap(l, bytes);
+	return m;
+}
+
 /* An empty OpenMP parallel region on `threads` threads, the median of many:
  * what OpenMP's spinning threads make a fork-join cost on this machine. */
 static double omp_region(int threads, int rounds)
@@ -217,6 +294,7 @@ static int run_overhead(const struct config *cfg)
 {
 	double rtt = pipe_rtt(2000);
 	int omp_threads = jp_effective_n_jobs(cfg->jobs);
+	double handoff = spin_handoff(omp_threads, 2000);
 	double omp = omp_region(omp_threads > 0 ? omp_threads : 1, 2000);
 	jp_options opt = bench_options(cfg);
 	jp_pool *pool;
@@ -259,6 +337,8 @@ static int run_overhead(const struct config *cfg)
 		       med / (double)(cfg->n ? cfg->n : 1) * 1e6, rtt);
 		if (omp >= 0)
 			printf(", \"omp_region_s\": %.9f", omp);
+		if (handoff >= 0)
+			printf(", \"spin_handoff_s\": %.9f", handoff);
 		printf("}\n");
 	}
 	jp_pool_close(pool);
