@@ -89,6 +89,8 @@ struct jp_pool {
 	jp__worker *workers;
 	struct jp__lane *lanes; /* one per worker with the active wait, else NULL */
 	bool spin_yields;       /* see JP__SPIN_LOOKS: for the master and the lanes */
+	double last_batch_s;    /* the run time of the last batch returned: see
+				 * sched.c's master_spin_s */
 	jp__buf lane_in;     /* a chunk taken from a lane */
 	/* A call's CALL frame, batch and inline output buffers, kept for the
 	 * next call (a nested call makes its own): see sched.c's lend_buf */
@@ -341,6 +343,9 @@ int jp__sched_run(jp_call *c);
 int jp__sched_start(jp_call *c, enum jp__delivery mode);
 int jp__sched_next(jp_call *c, jp__slot **slot);
 void jp__sched_stop(jp_call *c);
+/* How long the master spins for results before it sleeps, given the last
+ * batch's run time (sched.c): the test looks. */
+double jp__sched_master_spin_s(const jp_pool *p);
 /* sched.c: an unordered stream's slot is ready to hand out. */
 int jp__sched_ready(jp_call *c, size_t seq);
 

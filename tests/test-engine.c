@@ -8,6 +8,7 @@
 #include "helpers.h"
 #include "internal.h"
 #include "ioloop.h"
+#include "pool.h" /* the master's spin, as sched.c decides it */
 
 #include <errno.h>
 #include <fcntl.h>
@@ -631,6 +632,56 @@ START_TEST(lanes_and_pipes_keep_order)
 }
 END_TEST
 
+/* A task that sleeps its argument's microseconds. */
+static int sleeps(jp_task *t)
+{
+	int64_t us;
+	if (jp_task_arg_i64(t, 0, &us))
+		return jp_task_fail(t, "no time");
+	usleep((useconds_t)us);
+	return jp_task_set_result(t, &us, sizeof us);
+}
+JP_TASK(sleeps);
+
+static void run_sleeps(jp_pool *pool, size_t n, int64_t us)
+{
+	jp_call *c;
+	ck_assert_int_eq(jp_call_new(&c, pool), 0);
+	for (size_t i = 0; i < n; i++) {
+		ck_assert_int_ge(jp_call_add(c, "sleeps"), 0);
+		ck_assert_int_eq(jp_call_arg_i64(c, us), 0);
+	}
+	ck_assert_int_eq(jp_call_run(c), 0);
+	jp_call_free(c);
+}
+
+/* The active wait's master spins only while batches come back within
+ * about its spin (sched.c's jp__sched_master_spin_s): after batches of
+ * 5 ms it sleeps at once, after short ones it spins again. */
+START_TEST(the_master_spins_only_for_short_batches)
+{
+	jp_options opt = JP_OPTIONS_INIT;
+	opt.n_jobs = 2;
+	opt.batch_size = "1";
+	opt.spin_s = 1e-4;
+	jp_pool *pool;
+	ck_assert_int_eq(jp_pool_open(&pool, &opt), 0);
+	run_sleeps(pool, 4, 5000);
+	ck_assert(jp__sched_master_spin_s(pool) == 0);
+	/* a short batch can be late on a busy machine: one of many will do */
+	bool spins = false;
+	for (int r = 0; r < 200 && !spins; r++) {
+		run_sleeps(pool, 2, 0);
+		spins = jp__sched_master_spin_s(pool) == 1e-4;
+	}
+	ck_assert(spins);
+	run_sleeps(pool, 2, 5000);
+	ck_assert(jp__sched_master_spin_s(pool) == 0);
+	jp_pool_close(pool);
+	jpt_assert_no_children();
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("engine");
@@ -657,6 +708,7 @@ int main(void)
 	tcase_add_test(tc, wait_policy_options_are_checked);
 	tcase_add_loop_test(tc, calls_under_each_policy_and_engine, 0, 4);
 	tcase_add_loop_test(tc, lanes_and_pipes_keep_order, 0, 8);
+	tcase_add_test(tc, the_master_spins_only_for_short_batches);
 	suite_add_tcase(s, tc);
 	return jpt_run(s);
 }
