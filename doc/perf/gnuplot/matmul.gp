@@ -2,7 +2,7 @@
 set terminal pngcairo size 1100,640 font 'DejaVu Sans,11' linewidth 1
 set output "matmul.png"
 set termoption noenhanced
-set title "Seeds 2 and 3: C = A.B by row blocks, values 0..9\nAMD EPYC, 2 CPUs, 2026-11-23; median of 5 rounds, band: fastest to slowest round"
+set title "Seeds 2 and 3: C = A.B by row blocks, values 0..9\nIntel(R) Xeon(R) Processor, 2 CPUs, 2026-11-23; median of 5 rounds, band: fastest to slowest round"
 set logscale y
 set format y '%.0s%cs'
 set ylabel 'time per call (s)'

@@ -2,7 +2,7 @@
 set terminal pngcairo size 1100,640 font 'DejaVu Sans,11' linewidth 1
 set output "memmap.png"
 set termoption noenhanced
-set title "A float64 array shared with 2 workers that sum its rows\nAMD EPYC, 2 CPUs, 2026-11-23; median of 5 rounds, band: fastest to slowest round"
+set title "A float64 array shared with 2 workers that sum its rows\nIntel(R) Xeon(R) Processor, 2 CPUs, 2026-11-23; median of 5 rounds, band: fastest to slowest round"
 set logscale y
 set format y '%.0s%cs'
 set ylabel 'time per call (s)'

@@ -2,7 +2,7 @@
 set terminal pngcairo size 1100,640 font 'DejaVu Sans,11' linewidth 1
 set output "poly.png"
 set termoption noenhanced
-set title "Seed 3: a.x^3 + b.x^2 + c.x + d over a 10^4 grid of (a, b, c, d) and 50 points x\nAMD EPYC, 2 CPUs, 2026-11-23; median of 5 rounds, band: fastest to slowest round"
+set title "Seed 3: a.x^3 + b.x^2 + c.x + d over a 10^4 grid of (a, b, c, d) and 50 points x\nIntel(R) Xeon(R) Processor, 2 CPUs, 2026-11-23; median of 5 rounds, band: fastest to slowest round"
 set logscale y
 set format y '%.0s%cs'
 set ylabel 'time per call (s)'
