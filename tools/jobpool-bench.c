@@ -187,7 +187,7 @@ static double pipe_rtt(int rounds)
  * hands a sequence number to each of `workers` processes through its own
  * cache line and waits until every one has handed it back, all of them
  * spinning as a pool's processes do (one look, then sched_yield, where the
- * processes outnumber the CPUs, else JP_SPIN_LOOKS looks between yields).
+ * processes outnumber the CPUs, else JP__SPIN_LOOKS looks between yields).
  * No frame, no bookkeeping: what the scheduler and the cache lines cost.
  * The median of `rounds`, in seconds; -1 if it cannot run. */
 #define HANDOFF_LOOKS 256 /* lane.h's JP__SPIN_LOOKS */
@@ -224,19 +224,10 @@ static double spin_handoff(int workers, int rounds)
 		if (pid[started] < 0)
 			break;
 		if (pid[started] == 0) {
-			struct handoff_line *me = &l[started];
+			/* until the master kills it */
 			for (uint64_t seq = 1;; seq++) {
-				/* the master's last hand-off is UINT64_MAX: stop */
-				for (;;) {
-					uint64_t go = __atomic_load_n(&me->go, __ATOMIC_ACQUIRE);
-					if (go == seq || go == UINT64_MAX)
-						break;
-					if (yields)
-						sched_yield();
-				}
-				if (__atomic_load_n(&me->go, __ATOMIC_ACQUIRE) == UINT64_MAX)
-					_exit(0);
-				__atomic_store_n(&me->done, seq, __ATOMIC_RELEASE);
+				handoff_wait(&l[started].go, seq, yields);
+				__atomic_store_n(&l[started].done, seq, __ATOMIC_RELEASE);
 			}
 		}
 	}
@@ -250,7 +241,7 @@ static double spin_handoff(int workers, int rounds)
 		t[ok++] = now() - t0;
 	}
 	for (int i = 0; i < started; i++) {
-		__atomic_store_n(&l[i].go, UINT64_MAX, __ATOMIC_RELEASE);
+		kill(pid[i], SIGKILL);
 		waitpid(pid[i], NULL, 0);
 	}
 	double m = ok == rounds ? median(t, ok) : -1;
