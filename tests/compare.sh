@@ -104,6 +104,11 @@ for case in want:
 res = json.load(open(os.path.join(out, "results.json")))
 if len(res["cases"]) != 9 or not res["machine"].get("cpu"):
     bad.append("results.json: %d cases, machine %r" % (len(res["cases"]), res["machine"]))
+# the floors the overhead workload measures beside its calls
+floors = res["machine"].get("floors", {})
+for k in ("pipe_rtt_s", "spin_handoff_s"):
+    if not floors.get(k, {}).get("median", 0) > 0:
+        bad.append("results.json: no floor %s in %r" % (k, sorted(floors)))
 for b in bad:
     print("FAIL: " + b)
 sys.exit(1 if bad else 0)
