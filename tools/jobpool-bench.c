@@ -251,6 +251,19 @@ static double spin_handoff(int workers, int rounds)
 	return m;
 }
 
+/* OpenMP's threads spin a while after a region before they sleep (libgomp:
+ * 300,000 PAUSE loops, some 16 ms here): let them stop, or they take the
+ * CPUs from the pool timed next. With the active wait that costs the pool
+ * more than the CPU time: a worker that yields to a thread that does not
+ * yield back waits for the scheduler's slice (doc/performance.md). */
+static void openmp_quiet(void)
+{
+#ifdef _OPENMP
+	struct timespec idle = { 0, 100 * 1000 * 1000 };
+	nanosleep(&idle, NULL);
+#endif
+}
+
 /* An empty OpenMP parallel region on `threads` threads, the median of many:
  * what OpenMP's spinning threads make a fork-join cost on this machine. */
 static double omp_region(int threads, int rounds)
@@ -270,10 +283,7 @@ static double omp_region(int threads, int rounds)
 	(void)sink;
 	double m = median(t, rounds);
 	free(t);
-	/* OpenMP's threads spin a while after the region before they sleep:
-	 * let them, or they take the CPUs from the pool timed next */
-	struct timespec idle = { 0, 300 * 1000 * 1000 };
-	nanosleep(&idle, NULL);
+	openmp_quiet();
 	return m;
 #else
 	(void)threads, (void)rounds;
@@ -918,6 +928,7 @@ static int run_matmul(const struct config *cfg)
 		jp__gemm(t, n, n, n, a.data, n, b.data, n, plain_c.data, n);
 		t_seq[r] = now() - t0;
 		t_omp[r] = omp_matmul(&a, &b, &plain_c, n_jobs);
+		openmp_quiet(); /* before the next round's pool calls */
 		have_omp = have_omp && t_omp[r] >= 0;
 		ok = ok && (!have_omp || same_result(&plain_c, &ref));
 		if (have_blas) {
