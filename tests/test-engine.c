@@ -582,6 +582,18 @@ static int sized(jp_task *t)
 }
 JP_TASK(sized);
 
+/* Two workers of the active wait, a batch per item, a 100 us spin. */
+static jp_pool *open_two_spinning(void)
+{
+	jp_options opt = JP_OPTIONS_INIT;
+	opt.n_jobs = 2;
+	opt.batch_size = "1";
+	opt.spin_s = 1e-4;
+	jp_pool *pool;
+	ck_assert_int_eq(jp_pool_open(&pool, &opt), 0);
+	return pool;
+}
+
 /* The fast lane and the old ways mixed: results and arguments below and
  * above a lane's size, in order, after pauses that put both sides to sleep
  * (each engine, the lane on and off). */
@@ -592,12 +604,7 @@ START_TEST(lanes_and_pipes_keep_order)
 	/* 4 and up: spinners that look many times between yields, as where
 	 * each process has a CPU of its own (here they share 2) */
 	jp__spin_yields_forced = _i >= 4 ? 0 : -1;
-	jp_options opt = JP_OPTIONS_INIT;
-	opt.n_jobs = 2;
-	opt.batch_size = "1";
-	opt.spin_s = 1e-4;
-	jp_pool *pool;
-	ck_assert_int_eq(jp_pool_open(&pool, &opt), 0);
+	jp_pool *pool = open_two_spinning();
 	static uint8_t blob[300000]; /* an inline argument larger than a lane */
 	for (size_t k = 0; k < sizeof blob; k++)
 		blob[k] = (uint8_t)(k * 7);
@@ -660,12 +667,7 @@ static void run_sleeps(jp_pool *pool, size_t n, int64_t us)
  * 5 ms it sleeps at once, after short ones it spins again. */
 START_TEST(the_master_spins_only_for_short_batches)
 {
-	jp_options opt = JP_OPTIONS_INIT;
-	opt.n_jobs = 2;
-	opt.batch_size = "1";
-	opt.spin_s = 1e-4;
-	jp_pool *pool;
-	ck_assert_int_eq(jp_pool_open(&pool, &opt), 0);
+	jp_pool *pool = open_two_spinning();
 	run_sleeps(pool, 4, 5000);
 	ck_assert(jp__sched_master_spin_s(pool) == 0);
 	/* a short batch can be late on a busy machine: one of many will do */
