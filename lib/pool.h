@@ -155,9 +155,16 @@ void jp__sched_release(jp_pool *p, const uint64_t *ids, uint32_t n);
 
 /* ---- calls -------------------------------------------------------- */
 
-/* A frame of results, kept while a slot points into it. */
+/* A frame of results, kept while a slot points into it. A block is a
+ * region of JP__BLOCK_BYTES: a frame of up to JP__BLOCK_FRAME_MAX bytes is
+ * copied into it, after JP__BLOCK_HDR bytes (so it stays 64-byte aligned);
+ * a larger one has storage of its own. The call keeps blocks freed for its
+ * next frames (call.c, new_block). */
+#define JP__BLOCK_BYTES 192u
+#define JP__BLOCK_HDR 64u
+#define JP__BLOCK_FRAME_MAX (JP__BLOCK_BYTES - JP__BLOCK_HDR)
 typedef struct jp__block {
-	void *frame;
+	void *frame;         /* in the block, or its own storage; a spare: the next spare */
 	size_t refs;         /* streams: its slots not handed out yet */
 } jp__block;
 
@@ -259,6 +266,8 @@ struct jp_call {
 	size_t slot_base, nslots, slots_cap;
 	jp__block **blocks;  /* the frames the slots point into (collected calls) */
 	size_t nblocks, blocks_cap;
+	jp__block *free_blocks; /* blocks freed, for the next frames */
+	size_t nfree_blocks;
 	jp__run run;
 	jp__buf output;
 	bool output_ready, ran;

@@ -551,6 +551,65 @@ START_TEST(a_freed_call_comes_back_fresh)
 }
 END_TEST
 
+/* A reverse_bytes call whose results are n[i] bytes long, item i's bytes
+ * being (i + k) % 251 for k in [0, n[i]). */
+static void add_reversals(jp_call *c, const size_t *n, size_t count)
+{
+	for (size_t i = 0; i < count; i++) {
+		uint8_t buf[5000];
+		ck_assert_uint_le(n[i], sizeof buf);
+		for (size_t k = 0; k < n[i]; k++)
+			buf[n[i] - 1 - k] = (uint8_t)((i + k) % 251);
+		ck_assert_int_eq(jp_call_add(c, "reverse_bytes"), (long)i);
+		ck_assert_int_eq(jp_call_arg_bytes(c, buf, n[i]), 0);
+	}
+}
+
+static void check_reversal(size_t i, const void *data, size_t len, size_t n)
+{
+	ck_assert_uint_eq(len, n);
+	for (size_t k = 0; k < n; k++)
+		ck_assert_uint_eq(((const uint8_t *)data)[k], (i + k) % 251);
+}
+
+/* Result frames land in blocks the call keeps and reuses (call.c,
+ * new_block): frames that fit a block and frames that do not, in the same
+ * call, run again, streamed, and in the call the pool keeps. */
+START_TEST(result_frames_of_every_size_in_reused_calls)
+{
+	jp_pool *pool = jpt_open(_i);
+	static const size_t n[] = { 1, 8, 63, 64, 65, 100, 127, 128, 129, 200, 1000, 5000, 8, 0 };
+	enum { N = sizeof n / sizeof n[0] };
+	const void *data;
+	size_t len;
+	for (int round = 0; round < 3; round++) {
+		jp_call *c;
+		ck_assert_int_eq(jp_call_new(&c, pool), 0);
+		add_reversals(c, n, N);
+		for (int run = 0; run < 2; run++) {
+			ck_assert_int_eq(jp_call_run(c), 0);
+			for (size_t i = 0; i < N; i++) {
+				ck_assert_int_eq(jp_call_result(c, i, &data, &len), 0);
+				check_reversal(i, data, len, n[i]);
+			}
+		}
+		ck_assert_int_eq(jp_call_start(c, round == 1 ? JP_UNORDERED : JP_ORDERED), 0);
+		jp_result r;
+		size_t seen = 0;
+		while (jp_call_next(c, &r) == 1) {
+			ck_assert_uint_eq(r.count, 1);
+			check_reversal(r.index, r.data, r.len, n[r.index]);
+			seen++;
+		}
+		ck_assert_uint_eq(seen, N);
+		jp_call_free(c);
+		/* a map's output, gathered in storage the kept call reuses */
+		check_squares(pool, round == 2 ? 20000 : 10);
+	}
+	jp_pool_close(pool);
+}
+END_TEST
+
 START_TEST(large_results)
 {
 	jp_pool *pool = jpt_open(_i);
@@ -679,6 +738,7 @@ int main(void)
 	tcase_add_loop_test(tc, thousand_calls_reuse_workers, 1, 5);
 	tcase_add_loop_test(tc, large_results, 1, 3);
 	tcase_add_loop_test(tc, a_freed_call_comes_back_fresh, 1, 3);
+	tcase_add_loop_test(tc, result_frames_of_every_size_in_reused_calls, 1, 4);
 	tcase_add_loop_test(tc, large_task_frames_and_interrupted_waits, 1, 4);
 	suite_add_tcase(s, tc);
 	return jpt_run(s);
