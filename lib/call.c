@@ -518,7 +518,7 @@ static bool frame_in_block(const jp__block *b)
 static void free_block(jp_call *c, jp__block *b)
 {
 	if (!frame_in_block(b))
-		free(b->frame);
+		jp__bufcache_give(&c->pool->big_bufs, b->frame, b->cap);
 	if (c->nfree_blocks >= FREE_BLOCKS_MAX) {
 		free(b);
 		return;
@@ -538,8 +538,10 @@ static void drop_results(jp_call *c)
 	c->nslots = c->slot_base = 0;
 	/* a small output's storage serves the next run (and the pool's next
 	 * call): one allocation less per warm call */
-	if (c->output.cap > KEPT_OUTPUT_MAX)
-		jp__buf_free(&c->output);
+	if (c->output.cap > KEPT_OUTPUT_MAX) {
+		size_t cap = c->output.cap;
+		jp__bufcache_give(&c->pool->big_bufs, jp__buf_take(&c->output), cap);
+	}
 	c->output.len = 0;
 	c->output_ready = false;
 	c->ran = false;
@@ -702,22 +704,23 @@ int jp__call_adopt_blocks(jp_call *c, jp_call *from)
 	return 0;
 }
 
-int jp__call_ingest(jp_call *c, uint64_t call_id, uint8_t *frame, size_t len, bool owned,
+int jp__call_ingest(jp_call *c, uint64_t call_id, const uint8_t *frame, size_t len, jp__buf *own,
 		    const char *who, size_t *nunits)
 {
 	/* a collected call keeps every frame until it is freed; a stream's
 	 * frame goes when its last slot has been handed out */
 	jp__block *block = new_block(c);
 	if (!block) {
-		if (owned)
-			free(frame);
+		if (own)
+			jp__buf_free(own);
 		return -ENOMEM;
 	}
-	if (owned) {
-		block->frame = frame;
-	} else if (len <= JP__BLOCK_FRAME_MAX) {
+	if (len <= JP__BLOCK_FRAME_MAX) {
 		block->frame = (uint8_t *)block + JP__BLOCK_HDR;
 		memcpy(block->frame, frame, len);
+	} else if (own) {
+		block->cap = own->cap;
+		block->frame = jp__buf_take(own);
 	} else {
 		jp__buf copy = { 0 };
 		if (jp__buf_reserve_exact(&copy, len)) {
@@ -726,6 +729,7 @@ int jp__call_ingest(jp_call *c, uint64_t call_id, uint8_t *frame, size_t len, bo
 			return -ENOMEM;
 		}
 		jp__buf_append(&copy, frame, len); /* reserved: cannot fail */
+		block->cap = copy.cap;
 		block->frame = jp__buf_take(&copy);
 	}
 	frame = block->frame;
@@ -1019,6 +1023,7 @@ int jp_call_output(jp_call *c, const void **data, size_t *len)
 		size_t total = 0;
 		for (size_t i = 0; i < c->nslots; i++)
 			total += c->slots[i].len;
+		jp__bufcache_take(&c->pool->big_bufs, total, &c->output);
 		int err = jp__buf_reserve(&c->output, total ? total : 1);
 		if (err)
 			return err;

@@ -358,6 +358,7 @@ static void free_pool(jp_pool *p)
 	if (p->runner_kept)
 		jp__runner_free(&p->kept_runner);
 	jp__call_free_kept(p);
+	jp__bufcache_free(&p->big_bufs); /* after the kept call, which gives */
 	jp__config_free(&p->cfg);
 	free(p);
 }
@@ -374,6 +375,7 @@ int jp_pool_open(jp_pool **pool, const jp_options *options)
 		jp__msgf(open_errmsg, sizeof open_errmsg, "out of memory");
 		return -ENOMEM;
 	}
+	jp__bufcache_init(&p->big_bufs);
 	int err = jp__config_parse(&p->cfg, options ? options : &defaults, open_errmsg,
 				   sizeof open_errmsg);
 	if (err) {

@@ -7,6 +7,7 @@
 #define JOBPOOL_POOL_H
 
 #include "internal.h"
+#include "bufcache.h"
 #include "ioloop.h"
 
 /* A batch in flight: the result slots it fills, the items it covers, and
@@ -95,6 +96,7 @@ struct jp_pool {
 	/* A call's CALL frame, batch and inline output buffers, kept for the
 	 * next call (a nested call makes its own): see sched.c's lend_buf */
 	jp__buf kept_callf, kept_batch, kept_out;
+	jp__bufcache big_bufs; /* large frames and outputs of calls freed */
 	/* ... and a sequential pool's runner, its task table with it */
 	jp__runner kept_runner;
 	bool runner_kept;
@@ -165,6 +167,7 @@ void jp__sched_release(jp_pool *p, const uint64_t *ids, uint32_t n);
 #define JP__BLOCK_FRAME_MAX (JP__BLOCK_BYTES - JP__BLOCK_HDR)
 typedef struct jp__block {
 	void *frame;         /* in the block, or its own storage; a spare: the next spare */
+	size_t cap;          /* the storage's bytes, when it is its own */
 	size_t refs;         /* streams: its slots not handed out yet */
 } jp__block;
 
@@ -320,10 +323,12 @@ int jp__call_encode_frame(jp_call *c, uint64_t call_id, jp__buf *b);
  * map's batch `seq` covering [first, first + count); registers the slots. */
 int jp__call_encode_batch(jp_call *c, uint64_t call_id, size_t seq, size_t first,
 			  size_t count, jp__buf *b);
-/* Take in a RESULT frame. With `owned` the call keeps `frame` (allocated by
- * jp__buf); otherwise it copies it. `who` names the worker for messages.
- * Unordered streams queue the slots filled. */
-int jp__call_ingest(jp_call *c, uint64_t call_id, uint8_t *frame, size_t len, bool owned,
+/* Take in a RESULT frame. With `own`, the buffer the frame fills from its
+ * start, the call takes that buffer's storage for a frame that does not fit
+ * a block (own is then empty), and copies a smaller one (own keeps its
+ * storage, to serve again); without, it copies the frame. `who` names the
+ * worker for messages. Unordered streams queue the slots filled. */
+int jp__call_ingest(jp_call *c, uint64_t call_id, const uint8_t *frame, size_t len, jp__buf *own,
 		    const char *who, size_t *nunits);
 /* Make items on demand up to `upto` (exclusive) or their end; 0 or the
  * generator's failure (the call failed). */

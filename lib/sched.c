@@ -429,8 +429,7 @@ static int run_inline(jp_call *c, size_t first, size_t count, size_t seq)
 		jp__running_pool_set(outer);
 	}
 	if (!err) {
-		size_t len = r->out.len;
-		err = jp__call_ingest(c, r->call_id, jp__buf_take(&r->out), len, true,
+		err = jp__call_ingest(c, r->call_id, r->out.data, r->out.len, &r->out,
 				      "the calling process", &units);
 	}
 	if (!err)
@@ -517,6 +516,8 @@ static int post_read(jp_pool *p, int slot)
 	if (need > w->in.len)
 		want = need >= BIG_FRAME ? need - w->in.len
 					 : (need - w->in.len > READ_CHUNK ? need - w->in.len : READ_CHUNK);
+	if (need >= BIG_FRAME) /* storage a call freed, pages and all */
+		jp__bufcache_take(&p->big_bufs, need, &w->in);
 	int err = need >= BIG_FRAME ? jp__buf_reserve_exact(&w->in, want)
 				    : jp__buf_reserve(&w->in, want);
 	if (err)
@@ -744,7 +745,7 @@ static void check_recycling(jp_pool *p, jp__worker *w)
 /* Take in every complete frame in the worker's buffer. */
 /* Take in one result frame of a worker; false when the worker was lost
  * over it. */
-static bool take_result(jp_call *c, int slot, uint8_t *frame, size_t len, bool owned)
+static bool take_result(jp_call *c, int slot, const uint8_t *frame, size_t len, jp__buf *own)
 {
 	jp__run *r = &c->run;
 	jp_pool *p = c->pool;
@@ -754,7 +755,7 @@ static bool take_result(jp_call *c, int slot, uint8_t *frame, size_t len, bool o
 		return false;
 	}
 	size_t units;
-	int err = jp__call_ingest(c, r->call_id, frame, len, owned, w->who, &units);
+	int err = jp__call_ingest(c, r->call_id, frame, len, own, w->who, &units);
 	if (!err && units != w->inflight[w->inflight_head].nseq)
 		err = JP_EFRAME;
 	if (err == JP_EFRAME) {
@@ -798,10 +799,11 @@ static size_t take_frames_in(jp_call *c, int slot, uint8_t *data, size_t len, bo
 		if (len - pos < h.len)
 			break;
 		if (h.type == JP__F_RESULT) {
+			/* a big frame alone in the worker's buffer: the call takes
+			 * the buffer rather than a copy */
 			bool owned = may_own && pos == 0 && h.len == len && h.len >= BIG_FRAME;
 			jp__worker *w = &c->pool->workers[slot];
-			uint8_t *frame = owned ? jp__buf_take(&w->in) : data + pos;
-			if (!take_result(c, slot, frame, h.len, owned) || owned)
+			if (!take_result(c, slot, data + pos, h.len, owned ? &w->in : NULL) || owned)
 				return SIZE_MAX;
 		}
 		pos += h.len;

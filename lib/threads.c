@@ -105,6 +105,7 @@ typedef struct jp__thread {
 	jp__runner r;
 	jp__buf out;         /* this call's RESULT frame */
 	size_t units;        /* records in it */
+	size_t last_len;     /* the last call's frame: reserved at once */
 	int err;             /* a failure that is no task's: ENOMEM, a bad frame */
 	size_t err_index;
 	int init_status;
@@ -247,6 +248,11 @@ static void run_share(jp__thread *th, tcall *tc)
 	int err = jp__call_decode(tc->callf.data, tc->callf.len, &ch);
 	if (!err)
 		err = jp__runner_set_call(&th->r, tc->call_id, &ch);
+	/* the frame goes to the call each time: grown from nothing by
+	 * doubling, a frame of 100,000 results was a dozen allocations and
+	 * copies into fresh pages, every call */
+	if (!err && !jp__bufcache_take(&tc->c->pool->big_bufs, th->last_len, &th->out))
+		err = jp__buf_reserve(&th->out, th->last_len);
 	if (!err)
 		err = jp__result_begin(&th->out, tc->call_id, &frame);
 	if (err) {
@@ -350,9 +356,10 @@ static int prepare(tcall *tc, jp_call *c, uint64_t call_id, int runners)
  * then the failure that stopped it, if it was not a task's. */
 static void take_in(jp_call *c, jp__thread *th, uint64_t call_id, const char *who)
 {
+	th->last_len = th->out.len;
 	if (th->units) {
-		size_t len = th->out.len, units;
-		int err = jp__call_ingest(c, call_id, jp__buf_take(&th->out), len, true, who, &units);
+		size_t units;
+		int err = jp__call_ingest(c, call_id, th->out.data, th->out.len, &th->out, who, &units);
 		if (err)
 			jp__call_fail(c, err, 0, "taking in the results of %s: %s", who, jp_strerror(err));
 	}

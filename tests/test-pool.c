@@ -610,6 +610,67 @@ START_TEST(result_frames_of_every_size_in_reused_calls)
 }
 END_TEST
 
+/* The pool's cache of large buffers (bufcache.c): the smallest that fits
+ * is taken with the bytes already there, small ones and ones past the
+ * bound are not kept. */
+START_TEST(the_pool_keeps_large_buffers)
+{
+	jp__bufcache bc;
+	jp__bufcache_init(&bc);
+	size_t sizes[] = { 64u << 10, 128u << 10, 1u << 20 };
+	for (int i = 0; i < 3; i++) {
+		jp__buf b = { 0 };
+		ck_assert_int_eq(jp__buf_reserve_exact(&b, sizes[i]), 0);
+		size_t cap = b.cap;
+		jp__bufcache_give(&bc, jp__buf_take(&b), cap);
+	}
+	ck_assert_uint_eq(bc.bytes, (64u << 10) + (128u << 10) + (1u << 20));
+	jp__buf b = { 0 };
+	ck_assert_int_eq(jp__buf_append(&b, "head", 4), 0);
+	ck_assert(jp__bufcache_take(&bc, 100u << 10, &b));
+	ck_assert_uint_eq(b.cap, 128u << 10); /* the smallest that fits */
+	ck_assert_uint_eq(b.len, 4);
+	ck_assert_mem_eq(b.data, "head", 4);
+	ck_assert(!jp__bufcache_take(&bc, 100u << 10, &b)); /* large enough already */
+	jp__buf big = { 0 };
+	ck_assert(!jp__bufcache_take(&bc, 2u << 20, &big)); /* none that large */
+	ck_assert(!jp__bufcache_take(&bc, 4096, &big));      /* malloc's business */
+	ck_assert_ptr_null(big.data);
+	/* too small, and past the bound: freed, not kept */
+	void *small = malloc(4096), *huge = malloc(1);
+	size_t before = bc.bytes;
+	jp__bufcache_give(&bc, small, 4096);
+	jp__bufcache_give(&bc, huge, JP__BUFCACHE_MAX_BYTES + 1);
+	ck_assert_uint_eq(bc.bytes, before);
+	/* full: a larger one replaces the smallest, a smaller one goes */
+	size_t cap = b.cap;
+	jp__bufcache_give(&bc, jp__buf_take(&b), cap);
+	ck_assert_int_eq(jp__buf_reserve_exact(&b, 2u << 20), 0);
+	cap = b.cap;
+	jp__bufcache_give(&bc, jp__buf_take(&b), cap);
+	ck_assert_uint_eq(bc.bytes, (128u << 10) + (1u << 20) + (64u << 10) + (2u << 20));
+	ck_assert_int_eq(jp__buf_reserve_exact(&b, 96u << 10), 0);
+	cap = b.cap;
+	jp__bufcache_give(&bc, jp__buf_take(&b), cap);
+	ck_assert_uint_eq(bc.bytes, (128u << 10) + (1u << 20) + (96u << 10) + (2u << 20));
+	ck_assert_int_eq(jp__buf_reserve_exact(&b, 80u << 10), 0);
+	cap = b.cap;
+	jp__bufcache_give(&bc, jp__buf_take(&b), cap);
+	ck_assert_uint_eq(bc.bytes, (128u << 10) + (1u << 20) + (96u << 10) + (2u << 20));
+	jp__bufcache_free(&bc);
+
+	/* in a pool: a call's large frames and output come back for the
+	 * next call, whose results are right */
+	jp_pool *pool = jpt_open(_i);
+	for (int round = 0; round < 3; round++) {
+		check_squares(pool, 100000);
+		if (jp_pool_n_jobs(pool) > 1)
+			ck_assert_uint_gt(pool->big_bufs.bytes, 0);
+	}
+	jp_pool_close(pool);
+}
+END_TEST
+
 START_TEST(large_results)
 {
 	jp_pool *pool = jpt_open(_i);
@@ -739,6 +800,7 @@ int main(void)
 	tcase_add_loop_test(tc, large_results, 1, 3);
 	tcase_add_loop_test(tc, a_freed_call_comes_back_fresh, 1, 3);
 	tcase_add_loop_test(tc, result_frames_of_every_size_in_reused_calls, 1, 4);
+	tcase_add_loop_test(tc, the_pool_keeps_large_buffers, 1, 4);
 	tcase_add_loop_test(tc, large_task_frames_and_interrupted_waits, 1, 4);
 	suite_add_tcase(s, tc);
 	return jpt_run(s);
