@@ -10,6 +10,8 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <pthread.h>
+#include <sched.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -539,8 +541,9 @@ START_TEST(open_close_leaves_no_thread)
 	for (int i = 0; i < 100; i++) {
 		int n = 2 + i % 3;
 		jp_pool *pool = open_threads(n);
-		ck_assert_int_eq(jp_pool_spawn_count(pool), (unsigned long)n);
-		ck_assert_int_eq(thread_count_settled(before + n), before + n);
+		/* the caller is runner 0: n - 1 threads */
+		ck_assert_int_eq(jp_pool_spawn_count(pool), (unsigned long)n - 1);
+		ck_assert_int_eq(thread_count_settled(before + n - 1), before + n - 1);
 		if (i % 10 == 0) {
 			jp_call *c;
 			ck_assert_int_eq(jp_map_new(&c, pool, "squares", 100), 0);
@@ -629,6 +632,72 @@ static int set_results(jp_task *t, const void *r, size_t len)
 	return 0;
 }
 
+/* Each item waits (up to 10 s) until the call's two items are running at
+ * once, then says which thread and slot ran it. */
+static int arrived;
+static pthread_t caller;
+struct runner_seen {
+	int32_t slot, in_caller, met;
+};
+static int meet(jp_task *t)
+{
+	struct runner_seen r = { jp_task_worker(t), pthread_equal(pthread_self(), caller) != 0, 0 };
+	__atomic_add_fetch(&arrived, 1, __ATOMIC_SEQ_CST);
+	double until = jp__now() + 10;
+	while (!(r.met = __atomic_load_n(&arrived, __ATOMIC_SEQ_CST) >= 2) && jp__now() < until)
+		sched_yield();
+	return set_results(t, &r, sizeof r);
+}
+JP_TASK(meet);
+
+/* Two runners at once, one of them the caller with slot 0 and one thread
+ * with slot 1; with an initializer, two threads and not the caller. */
+START_TEST(the_caller_is_runner_0)
+{
+	caller = pthread_self();
+	/* the BLAS may start threads of its own at a first call: before the
+	 * count is taken */
+	jp_pool *warm = open_threads(2);
+	jp_call *w;
+	ck_assert_int_eq(jp_map_new(&w, warm, "squares", 100), 0);
+	ck_assert_int_eq(jp_call_run(w), 0);
+	jp_call_free(w);
+	jp_pool_close(warm);
+	for (int with_init = 0; with_init < 2; with_init++) {
+		int before = thread_count();
+		jp_options opt = JP_OPTIONS_INIT;
+		opt.n_jobs = 2;
+		opt.backend = "threading";
+		opt.batch_size = "1";
+		opt.initializer = with_init ? "mark_slot" : NULL;
+		jp_pool *pool;
+		ck_assert_int_eq(jp_pool_open(&pool, &opt), 0);
+		ck_assert_int_eq(jp_pool_spawn_count(pool), with_init ? 2 : 1);
+		ck_assert_int_eq(thread_count_settled(before + (with_init ? 2 : 1)),
+				 before + (with_init ? 2 : 1));
+		for (int round = 0; round < 20; round++) {
+			arrived = 0;
+			jp_call *c;
+			const void *d;
+			size_t len;
+			ck_assert_int_eq(jp_map_new(&c, pool, "meet", 2), 0);
+			ck_assert_int_eq(jp_call_run(c), 0);
+			ck_assert_int_eq(jp_call_output(c, &d, &len), 0);
+			ck_assert_uint_eq(len, 2 * sizeof(struct runner_seen));
+			const struct runner_seen *r = d;
+			ck_assert(r[0].met && r[1].met); /* the two ran at once */
+			ck_assert_int_ne(r[0].slot, r[1].slot);
+			for (int i = 0; i < 2; i++)
+				ck_assert_int_eq(r[i].in_caller,
+						 !with_init && r[i].slot == 0);
+			jp_call_free(c);
+		}
+		jp_pool_close(pool);
+		ck_assert_int_eq(thread_count_settled(before), before);
+	}
+}
+END_TEST
+
 /* Opens a pool of its own (argument 0: its backend, bytes; argument 1:
  * n_jobs) and runs squares over 50 on it; its result: that pool's n_jobs,
  * its spawn count, and the sum. */
@@ -695,7 +764,9 @@ static void nested_open(const char *outer, const char *inner, int inner_jobs, in
 		const struct nested *r = (const struct nested *)d + i;
 		ck_assert_msg(r->n_jobs == want_jobs, "%s inside %s: n_jobs %lld, want %lld", inner,
 			      outer, (long long)r->n_jobs, (long long)want_jobs);
-		ck_assert_int_eq(r->spawned, want_jobs > 1 ? want_jobs : 0);
+		/* a thread pool's caller is its runner 0 */
+		int64_t spawned = want_jobs < 2 ? 0 : strcmp(inner, "threading") ? want_jobs : want_jobs - 1;
+		ck_assert_int_eq(r->spawned, spawned);
 		ck_assert_int_eq(r->sum, squares_sum(50));
 	}
 	jp_call_free(c);
@@ -827,6 +898,7 @@ int main(void)
 	tc = jpt_tcase("lifetime");
 	tcase_add_test(tc, open_close_leaves_no_thread);
 	tcase_add_test(tc, initializer_in_every_thread);
+	tcase_add_test(tc, the_caller_is_runner_0);
 	tcase_add_test(tc, forked_child_cannot_call);
 	suite_add_tcase(s, tc);
 	tc = jpt_tcase("nesting");
