@@ -16,13 +16,24 @@
 #include <string.h>
 #include <unistd.h>
 
-static int find_or_add_task(jp_call *c, const char *task, uint32_t *idx)
+int jp__call_task_index(jp_call *c, const char *task, uint32_t *idx)
 {
 	for (uint32_t i = 0; i < c->ntasks; i++)
 		if (!strcmp(c->names[i], task)) {
 			*idx = i;
 			return 0;
 		}
+	/* the call the pool kept held this name next: registered then, so
+	 * now (tasks are never unregistered) */
+	if (c->ntasks < c->names_held) {
+		if (!strcmp(c->names[c->ntasks], task)) {
+			*idx = c->ntasks++;
+			return 0;
+		}
+		for (uint32_t i = c->ntasks; i < c->names_held; i++)
+			free(c->names[i]);
+		c->names_held = c->ntasks;
+	}
 	if (!jp__task_lookup(task, strlen(task))) {
 		jp__pool_set_error(c->pool, "no task \"%s\" is registered: register it with JP_TASK or jp_task_register before jp_pool_open", task);
 		return JP_ENOTASK;
@@ -34,6 +45,7 @@ static int find_or_add_task(jp_call *c, const char *task, uint32_t *idx)
 	if (!(names[c->ntasks] = strdup(task)))
 		return -ENOMEM;
 	*idx = c->ntasks++;
+	c->names_held = c->ntasks;
 	return 0;
 }
 
@@ -57,10 +69,11 @@ static jp_call *empty_call(jp_pool *pool, jp_call *from)
 		return NULL;
 	if (from) {
 		jp__slot *slots = c->slots;
-		jp__block **blocks = c->blocks, *free_blocks = c->free_blocks;
+		jp__block **blocks = c->blocks, *free_blocks[2] = { c->free_blocks[0], c->free_blocks[1] };
 		char **names = c->names;
 		size_t slots_cap = c->slots_cap, blocks_cap = c->blocks_cap;
-		size_t nfree_blocks = c->nfree_blocks;
+		size_t nfree_blocks[2] = { c->nfree_blocks[0], c->nfree_blocks[1] };
+		uint32_t names_held = c->names_held;
 		jp__buf output = c->output;
 		memset(c, 0, sizeof *c);
 		c->output = output; /* empty: drop_results kept its storage alone */
@@ -68,9 +81,10 @@ static jp_call *empty_call(jp_pool *pool, jp_call *from)
 		c->slots_cap = slots_cap;
 		c->blocks = blocks;
 		c->blocks_cap = blocks_cap;
-		c->free_blocks = free_blocks;
-		c->nfree_blocks = nfree_blocks;
+		memcpy(c->free_blocks, free_blocks, sizeof free_blocks);
+		memcpy(c->nfree_blocks, nfree_blocks, sizeof nfree_blocks);
 		c->names = names; /* grown one name at a time: no capacity */
+		c->names_held = names_held; /* their strings too, for the next call */
 	}
 	c->pool = pool;
 	return c;
@@ -100,16 +114,20 @@ static bool keep_call(jp_call *c)
 
 static void free_call_arrays(jp_call *c)
 {
+	for (uint32_t i = 0; i < c->names_held; i++)
+		free(c->names[i]);
 	free(c->names);
 	free(c->blocks);
 	free(c->slots);
 	jp__buf_free(&c->output);
-	while (c->free_blocks) {
-		jp__block *b = c->free_blocks;
-		c->free_blocks = b->frame;
-		free(b);
+	for (int k = 0; k < 2; k++) {
+		while (c->free_blocks[k]) {
+			jp__block *b = c->free_blocks[k];
+			c->free_blocks[k] = b->frame;
+			free(b);
+		}
+		c->nfree_blocks[k] = 0;
 	}
-	c->nfree_blocks = 0;
 }
 
 void jp__call_free_kept(jp_pool *p)
@@ -144,7 +162,7 @@ int jp_map_new(jp_call **call, jp_pool *pool, const char *task, size_t n)
 		return err;
 	(*call)->is_map = true;
 	(*call)->n = n;
-	if ((err = find_or_add_task(*call, task, &idx))) {
+	if ((err = jp__call_task_index(*call, task, &idx))) {
 		jp_call_free(*call);
 		*call = NULL;
 	}
@@ -164,7 +182,7 @@ long jp_call_add(jp_call *c, const char *task)
 		return -EINVAL;
 	}
 	uint32_t idx;
-	int err = find_or_add_task(c, task, &idx);
+	int err = jp__call_task_index(c, task, &idx);
 	if (err)
 		return err;
 	size_t k = c->n - c->item_base;
@@ -490,7 +508,7 @@ int jp__call_encode_batch(jp_call *c, uint64_t call_id, size_t seq, size_t first
 
 /*
  * The blocks a call frees are kept for its next frames, up to
- * FREE_BLOCKS_MAX of them, and go with the call the pool keeps: a small
+ * FREE_BLOCKS_MAX of each size, and go with the call the pool keeps: a small
  * result frame then costs a copy, where a 64-byte aligned buffer and a
  * block of its own, allocated and freed for each result, were a fifth of
  * the master's instructions in a warm 2-task call (callgrind) and made
@@ -498,16 +516,22 @@ int jp__call_encode_batch(jp_call *c, uint64_t call_id, size_t seq, size_t first
  */
 #define FREE_BLOCKS_MAX 64
 
-static jp__block *new_block(jp_call *c)
+/* A block for a frame of len bytes: large if the frame fits only that. */
+static jp__block *new_block(jp_call *c, size_t len)
 {
-	jp__block *b = c->free_blocks;
+	int large = len > JP__BLOCK_SMALL - JP__BLOCK_HDR && len <= JP__BLOCK_FRAME_MAX;
+	jp__block *b = c->free_blocks[large];
 	if (b) {
-		c->free_blocks = b->frame;
-		c->nfree_blocks--;
-		return b;
+		c->free_blocks[large] = b->frame;
+		c->nfree_blocks[large]--;
+	} else {
+		void *m;
+		if (posix_memalign(&m, 64, large ? JP__BLOCK_LARGE : JP__BLOCK_SMALL))
+			return NULL;
+		b = m;
 	}
-	void *m;
-	return posix_memalign(&m, 64, JP__BLOCK_BYTES) ? NULL : m;
+	b->large = large;
+	return b;
 }
 
 static bool frame_in_block(const jp__block *b)
@@ -519,13 +543,13 @@ static void free_block(jp_call *c, jp__block *b)
 {
 	if (!frame_in_block(b))
 		jp__bufcache_give(&c->pool->big_bufs, b->frame, b->cap);
-	if (c->nfree_blocks >= FREE_BLOCKS_MAX) {
+	if (c->nfree_blocks[b->large] >= FREE_BLOCKS_MAX) {
 		free(b);
 		return;
 	}
-	b->frame = c->free_blocks;
-	c->free_blocks = b;
-	c->nfree_blocks++;
+	b->frame = c->free_blocks[b->large];
+	c->free_blocks[b->large] = b;
+	c->nfree_blocks[b->large]++;
 }
 
 static void drop_results(jp_call *c)
@@ -709,7 +733,7 @@ int jp__call_ingest(jp_call *c, uint64_t call_id, const uint8_t *frame, size_t l
 {
 	/* a collected call keeps every frame until it is freed; a stream's
 	 * frame goes when its last slot has been handed out */
-	jp__block *block = new_block(c);
+	jp__block *block = new_block(c, len);
 	if (!block) {
 		if (own)
 			jp__buf_free(own);
@@ -1061,9 +1085,7 @@ void jp_call_free(jp_call *c)
 		jp__sched_release(c->pool, c->mapped_ids, (uint32_t)c->nmapped);
 	free(c->dumps);
 	free(c->mapped_ids);
-	for (uint32_t i = 0; i < c->ntasks; i++)
-		free(c->names[i]);
-	free(c->items);
+	free(c->items); /* the names stay with a kept call: free_call_arrays */
 	jp__buf_free(&c->shared);
 	jp__buf_free(&c->item_args);
 	if (!keep_call(c)) {

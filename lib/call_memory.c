@@ -254,12 +254,12 @@ static int misses_call(jp_call *c, const size_t *miss, size_t k, jp_call **out)
 	if (err)
 		return err;
 	m->batch_size = c->batch_size;
-	m->names = calloc(c->ntasks, sizeof *m->names);
 	m->items = malloc(k * sizeof *m->items);
-	err = m->names && m->items ? 0 : -ENOMEM;
-	for (uint32_t t = 0; !err && t < c->ntasks; t++, m->ntasks++)
-		if (!(m->names[t] = strdup(c->names[t])))
-			err = -ENOMEM;
+	err = m->items ? 0 : -ENOMEM;
+	/* c's names are distinct: each takes its own index, in order (a call
+	 * the pool kept comes with names of its own, which these replace) */
+	for (uint32_t t = 0, idx; !err && t < c->ntasks; t++)
+		err = jp__call_task_index(m, c->names[t], &idx);
 	if (!err && c->shared.len)
 		err = jp__buf_append(&m->shared, c->shared.data, c->shared.len);
 	m->nshared = c->nshared;

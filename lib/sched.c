@@ -1363,7 +1363,9 @@ static int run_on_threads(jp_call *c)
 	jp__run *r = &c->run;
 	int err = c->make_item ? jp__call_make_all_items(c) : 0;
 	if (!err)
-		err = jp__threads_run(c, r->call_id);
+		/* the CALL frame of the start, unless a generator named tasks
+		 * since */
+		err = jp__threads_run(c, r->call_id, c->ntasks == r->ntasks_sent ? &r->callf : NULL);
 	r->next = c->n;
 	r->done = c->n;
 	r->ended = true; /* nothing more to dispatch */

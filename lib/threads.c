@@ -92,7 +92,8 @@ int jp__nesting_max(void)
 typedef struct tcall {
 	jp_call *c;
 	uint64_t call_id;
-	jp__buf callf;       /* the CALL frame every runner decodes */
+	const jp__buf *frame; /* the CALL frame every runner decodes: callf or the run's */
+	jp__buf callf;
 	size_t bs;           /* batch k covers [k bs, (k + 1) bs), or ... */
 	size_t *bounds;      /* ... [bounds[k], bounds[k + 1]) when bs is 0 */
 	size_t nbatches, bounds_cap;
@@ -255,7 +256,7 @@ static void run_share(jp__thread *th, tcall *tc)
 	th->units = 0;
 	th->err = 0;
 	th->out.len = 0;
-	int err = jp__call_decode(tc->callf.data, tc->callf.len, &ch);
+	int err = jp__call_decode(tc->frame->data, tc->frame->len, &ch);
 	if (!err)
 		err = jp__runner_set_call(&th->r, tc->call_id, &ch);
 	/* the frame goes to the call each time: grown from nothing by
@@ -345,7 +346,7 @@ static int layout_map_slots(tcall *tc, jp_call *c)
 	return 0;
 }
 
-static int prepare(tcall *tc, jp_call *c, uint64_t call_id, int runners)
+static int prepare(tcall *tc, jp_call *c, uint64_t call_id, const jp__buf *callf, int runners)
 {
 	jp_pool *p = c->pool;
 	size_t bs = c->batch_size ? c->batch_size : p->cfg.batch_size;
@@ -354,10 +355,11 @@ static int prepare(tcall *tc, jp_call *c, uint64_t call_id, int runners)
 	tc->next = 0;
 	tc->failed = 0;
 	tc->callf.len = 0;
+	tc->frame = callf ? callf : &tc->callf;
 	int err = plan_batches(tc, c->n, bs, runners);
 	if (!err)
 		err = layout_map_slots(tc, c);
-	if (!err)
+	if (!err && !callf)
 		err = jp__call_encode_frame(c, call_id, &tc->callf);
 	return err;
 }
@@ -512,12 +514,12 @@ static void run_as_runner_0(jp__threads *T)
 	running_pool = was_pool;
 }
 
-int jp__threads_run(jp_call *c, uint64_t call_id)
+int jp__threads_run(jp_call *c, uint64_t call_id, const jp__buf *callf)
 {
 	jp__threads *T = c->pool->threads;
 	if (c->n == 0)
 		return 0;
-	int err = prepare(&T->call, c, call_id, T->n);
+	int err = prepare(&T->call, c, call_id, callf, T->n);
 	if (err)
 		return err;
 	/* tasks on n threads at once: the BLAS runs single-threaded in each */
@@ -553,7 +555,7 @@ int jp__threads_run_here(jp_call *c)
 	jp__thread th = { .slot = slot, .r = { .slot = slot } };
 	tcall tc = { 0 };
 	uint64_t call_id = UINT64_MAX; /* no frame of it leaves this thread */
-	int err = prepare(&tc, c, call_id, 1);
+	int err = prepare(&tc, c, call_id, NULL, 1);
 	if (!err) {
 		run_share(&th, &tc);
 		take_in(c, &th, call_id, "the calling thread");

@@ -9,6 +9,7 @@
 #define _GNU_SOURCE
 #include "helpers.h"
 #include "memory.h" /* entry names, to find and damage entries */
+#include "pool.h"   /* the call a pool keeps */
 
 #include <dirent.h>
 #include <errno.h>
@@ -308,6 +309,37 @@ START_TEST(partial_hit_dispatches_the_misses)
 	ck_assert_int_le(runs() - before, 3);
 	static const int64_t good[1] = { 21 };
 	ck_assert_int_eq(run_squares(pool, m, good, 1, -1), 0);
+	jp_memory_close(m);
+	jp_pool_close(pool);
+	jpt_assert_no_children();
+}
+END_TEST
+
+/* The misses run as a call of their own, which may be the call the pool
+ * kept, names and all: they serve (or go) and none leaks (ASan). */
+START_TEST(misses_run_in_the_call_the_pool_kept)
+{
+	jp_pool *pool = open_pool(2, NULL, NULL);
+	jp_memory *m = open_memory(NULL, 0);
+	static const int64_t some[2] = { 3, 4 };
+	ck_assert_int_eq(run_squares(pool, m, some, 2, -1), 2);
+	static const int64_t more[6] = { 9, 1, 10, 2, 11, 12 };
+	for (int other = 0; other < 2; other++) {
+		const int64_t *xs = other ? more : xs8;
+		size_t n = other ? 6 : 8;
+		jp_call *c = squares(pool, m, xs, n, -1);
+		/* a call freed now is the one the pool keeps, with its name */
+		jp_call *k;
+		ck_assert_int_eq(jp_call_new(&k, pool), 0);
+		ck_assert_int_eq(jp_call_add(k, other ? "array_sum" : "square"), 0);
+		jp_call_free(k);
+		ck_assert_ptr_eq(pool->kept_call, k);
+		long before = runs();
+		ck_assert_int_eq(jp_call_run(c), 0);
+		ck_assert_int_eq(runs() - before, other ? 4 : 6);
+		check_squares(c, xs, n, -1);
+		jp_call_free(c);
+	}
 	jp_memory_close(m);
 	jp_pool_close(pool);
 	jpt_assert_no_children();
@@ -928,6 +960,7 @@ int main(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, miss_then_hit);
 	tcase_add_test(tc, partial_hit_dispatches_the_misses);
+	tcase_add_test(tc, misses_run_in_the_call_the_pool_kept);
 	tcase_add_test(tc, keys_follow_the_arguments);
 	tcase_add_test(tc, a_version_bump_invalidates);
 	tcase_add_test(tc, large_results_are_mapped);
