@@ -10,8 +10,8 @@
  * 440 us instead of 65 (270 page faults per call, in the caller's frame and
  * in the output gathered by jp_call_output). So the frames and outputs a
  * call frees go back to its pool, up to JP__BUFCACHE_SLOTS buffers and
- * JP__BUFCACHE_MAX_BYTES, and the runners and outputs of later calls take
- * them, pages and all.
+ * JP__BUFCACHE_MAX_BYTES, and the frames (runners', copies, big pipe
+ * reads) and outputs of later calls take them, pages and all.
  */
 #include "bufcache.h"
 

@@ -14,7 +14,7 @@
  * JP__BUFCACHE_MAX_BYTES in all are freed. */
 #define JP__BUFCACHE_MIN (64u << 10)
 #define JP__BUFCACHE_MAX_BYTES (64u << 20)
-#define JP__BUFCACHE_SLOTS 4
+#define JP__BUFCACHE_SLOTS 16
 
 typedef struct jp__bufcache {
 	pthread_mutex_t lock; /* calls may be freed in any thread */

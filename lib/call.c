@@ -747,6 +747,7 @@ int jp__call_ingest(jp_call *c, uint64_t call_id, const uint8_t *frame, size_t l
 		block->frame = jp__buf_take(own);
 	} else {
 		jp__buf copy = { 0 };
+		jp__bufcache_take(&c->pool->big_bufs, len, &copy);
 		if (jp__buf_reserve_exact(&copy, len)) {
 			block->frame = (uint8_t *)block + JP__BLOCK_HDR;
 			free_block(c, block);

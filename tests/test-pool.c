@@ -645,18 +645,28 @@ START_TEST(the_pool_keeps_large_buffers)
 	/* full: a larger one replaces the smallest, a smaller one goes */
 	size_t cap = b.cap;
 	jp__bufcache_give(&bc, jp__buf_take(&b), cap);
-	ck_assert_int_eq(jp__buf_reserve_exact(&b, 2u << 20), 0);
-	cap = b.cap;
-	jp__bufcache_give(&bc, jp__buf_take(&b), cap);
-	ck_assert_uint_eq(bc.bytes, (128u << 10) + (1u << 20) + (64u << 10) + (2u << 20));
+	size_t held = (64u << 10) + (128u << 10) + (1u << 20);
+	for (int i = 3; i < JP__BUFCACHE_SLOTS; i++) {
+		ck_assert_int_eq(jp__buf_reserve_exact(&b, 256u << 10), 0);
+		cap = b.cap;
+		jp__bufcache_give(&bc, jp__buf_take(&b), cap);
+		held += 256u << 10;
+	}
+	ck_assert_uint_eq(bc.bytes, held);
 	ck_assert_int_eq(jp__buf_reserve_exact(&b, 96u << 10), 0);
 	cap = b.cap;
 	jp__bufcache_give(&bc, jp__buf_take(&b), cap);
-	ck_assert_uint_eq(bc.bytes, (128u << 10) + (1u << 20) + (96u << 10) + (2u << 20));
+	ck_assert_uint_eq(bc.bytes, held - (64u << 10) + (96u << 10));
 	ck_assert_int_eq(jp__buf_reserve_exact(&b, 80u << 10), 0);
 	cap = b.cap;
 	jp__bufcache_give(&bc, jp__buf_take(&b), cap);
-	ck_assert_uint_eq(bc.bytes, (128u << 10) + (1u << 20) + (96u << 10) + (2u << 20));
+	ck_assert_uint_eq(bc.bytes, held - (64u << 10) + (96u << 10));
+	/* past the bound in all: the smallest go */
+	ck_assert_int_eq(jp__buf_reserve_exact(&b, JP__BUFCACHE_MAX_BYTES - (512u << 10)), 0);
+	cap = b.cap;
+	jp__bufcache_give(&bc, jp__buf_take(&b), cap);
+	ck_assert_uint_le(bc.bytes, JP__BUFCACHE_MAX_BYTES);
+	ck_assert_uint_ge(bc.bytes, JP__BUFCACHE_MAX_BYTES - (512u << 10));
 	jp__bufcache_free(&bc);
 
 	/* in a pool: a call's large frames and output come back for the
