@@ -527,16 +527,21 @@ END_TEST
 
 /* ---- lifetime ------------------------------------------------------------- */
 
-START_TEST(open_close_leaves_no_thread)
+/* The BLAS may start threads of its own at a thread pool's first call: a
+ * call first, so that they are there before threads are counted. */
+static void start_blas_threads(void)
 {
-	/* the BLAS may start threads of its own at the first call: it has
-	 * made them before the count is taken */
 	jp_pool *warm = open_threads(2);
 	jp_call *w;
 	ck_assert_int_eq(jp_map_new(&w, warm, "squares", 100), 0);
 	ck_assert_int_eq(jp_call_run(w), 0);
 	jp_call_free(w);
 	jp_pool_close(warm);
+}
+
+START_TEST(open_close_leaves_no_thread)
+{
+	start_blas_threads();
 	int before = thread_count();
 	for (int i = 0; i < 100; i++) {
 		int n = 2 + i % 3;
@@ -655,14 +660,7 @@ JP_TASK(meet);
 START_TEST(the_caller_is_runner_0)
 {
 	caller = pthread_self();
-	/* the BLAS may start threads of its own at a first call: before the
-	 * count is taken */
-	jp_pool *warm = open_threads(2);
-	jp_call *w;
-	ck_assert_int_eq(jp_map_new(&w, warm, "squares", 100), 0);
-	ck_assert_int_eq(jp_call_run(w), 0);
-	jp_call_free(w);
-	jp_pool_close(warm);
+	start_blas_threads();
 	for (int with_init = 0; with_init < 2; with_init++) {
 		int before = thread_count();
 		jp_options opt = JP_OPTIONS_INIT;
