@@ -358,7 +358,7 @@ static void free_pool(jp_pool *p)
 	if (p->runner_kept)
 		jp__runner_free(&p->kept_runner);
 	jp__call_free_kept(p);
-	jp__bufcache_free(&p->big_bufs); /* after the kept call, which gives */
+	jp__bufcache_free(&p->big_bufs);
 	jp__config_free(&p->cfg);
 	free(p);
 }

@@ -259,9 +259,9 @@ static void run_share(jp__thread *th, tcall *tc)
 	int err = jp__call_decode(tc->frame->data, tc->frame->len, &ch);
 	if (!err)
 		err = jp__runner_set_call(&th->r, tc->call_id, &ch);
-	/* the frame goes to the call each time: grown from nothing by
-	 * doubling, a frame of 100,000 results was a dozen allocations and
-	 * copies into fresh pages, every call */
+	/* a large frame goes to the call each time: grown from nothing by
+	 * doubling, a frame of 100,000 results took a dozen allocations and
+	 * copies every call; a buffer a call freed has its pages too */
 	if (!err && !jp__bufcache_take(&tc->c->pool->big_bufs, th->last_len, &th->out))
 		err = jp__buf_reserve(&th->out, th->last_len);
 	if (!err)
