@@ -235,6 +235,77 @@ START_TEST(fixed_batch_sizes)
 }
 END_TEST
 
+/* f(k) = k*k - 3 after a pause of argument 0 microseconds times k % 3:
+ * batches of uneven length, so that threads come early, late or not at
+ * all to a call. */
+static int squares_after(jp_task *t)
+{
+	int64_t us;
+	if (jp_task_arg_i64(t, 0, &us))
+		return jp_task_fail(t, "bad arguments");
+	size_t b = jp_task_begin(t), e = jp_task_end(t);
+	int64_t *out = jp_task_result_alloc(t, (e - b) * sizeof *out);
+	if (!out)
+		return jp_task_fail(t, "no memory");
+	for (size_t k = b; k < e; k++) {
+		if (us && k % 3)
+			usleep((useconds_t)us);
+		out[k - b] = (int64_t)(k * k) - 3;
+	}
+	return 0;
+}
+JP_TASK(squares_after);
+
+/* Thousands of calls back to back, small and of every length, trivial or
+ * with pauses, on both wait policies: the caller runs a share and does not
+ * wait for a thread that claimed nothing, and a thread that comes late to
+ * a call must neither run nor take anything of the next one. Every result
+ * is checked, and a failing call in between is reported as such. */
+START_TEST(calls_back_to_back_whoever_comes)
+{
+	const char *waits[] = { "active", "passive" };
+	const char *sizes[] = { "auto", "1" };
+	unsigned seed = 12345;
+	for (int w = 0; w < 2; w++)
+		for (int s = 0; s < 2; s++) {
+			jp_options opt = JP_OPTIONS_INIT;
+			opt.backend = "threading";
+			opt.n_jobs = 2 + (w + s) % 2;
+			opt.wait_policy = waits[w];
+			opt.batch_size = sizes[s];
+			jp_pool *pool;
+			ck_assert_int_eq(jp_pool_open(&pool, &opt), 0);
+			for (int i = 0; i < 1500; i++) {
+				seed = seed * 1103515245u + 12345u;
+				size_t n = 1 + (seed >> 16) % 40;
+				int64_t us = (seed >> 8) % 4 == 0 ? 20 : 0;
+				jp_call *c;
+				const void *d;
+				size_t len;
+				if (i % 250 == 7) {
+					/* a failure: its index, and the next call fine */
+					ck_assert_int_eq(jp_map_new(&c, pool, "fail_at", 6), 0);
+					ck_assert_int_eq(jp_call_arg_i64(c, 4), 0);
+					size_t index;
+					ck_assert_int_eq(jp_call_run(c), JP_ETASK);
+					ck_assert_int_eq(jp_call_error(c, &index, NULL), JP_ETASK);
+					ck_assert_uint_eq(index, 4);
+					jp_call_free(c);
+				}
+				ck_assert_int_eq(jp_map_new(&c, pool, "squares_after", n), 0);
+				ck_assert_int_eq(jp_call_arg_i64(c, us), 0);
+				ck_assert_int_eq(jp_call_run(c), 0);
+				ck_assert_int_eq(jp_call_output(c, &d, &len), 0);
+				ck_assert_uint_eq(len, n * sizeof(int64_t));
+				for (size_t k = 0; k < n; k++)
+					ck_assert_int_eq(((const int64_t *)d)[k], (int64_t)(k * k) - 3);
+				jp_call_free(c);
+			}
+			jp_pool_close(pool);
+		}
+}
+END_TEST
+
 START_TEST(many_tiny_tasks)
 {
 	const char *sizes[] = { "auto", "1" };
@@ -885,6 +956,7 @@ int main(void)
 	tcase_add_loop_test(tc, same_results_as_processes, 1, 5);
 	tcase_add_loop_test(tc, fixed_batch_sizes, 1, 4);
 	tcase_add_test(tc, many_tiny_tasks);
+	tcase_add_test(tc, calls_back_to_back_whoever_comes);
 	tcase_add_loop_test(tc, first_failure_and_cancellation, 2, 4);
 	tcase_add_test(tc, unknown_task_in_builder);
 	tcase_add_loop_test(tc, arrays_pass_as_they_are, 1, 4);
