@@ -207,7 +207,7 @@ static void one_done(jp__threads *T)
 static void wait_all_done(jp__threads *T)
 {
 	uint32_t v;
-	while ((v = __atomic_load_n(&T->done.word, __ATOMIC_ACQUIRE)) != 0)
+	while ((v = __atomic_load_n(&T->done.word, __ATOMIC_SEQ_CST)) != 0)
 		event_wait(&T->done, v, T->spin_s);
 }
 
@@ -260,7 +260,9 @@ static void run_share(jp__thread *th, tcall *tc)
 {
 	if (__atomic_load_n(&tc->failed, __ATOMIC_RELAXED))
 		return;
-	size_t k = __atomic_fetch_add(&tc->next, 1, __ATOMIC_RELAXED), first, end;
+	/* sequentially consistent, as the caller's closing of claims and its
+	 * look at done: a claim it did not close is by a thread it counts */
+	size_t k = __atomic_fetch_add(&tc->next, 1, __ATOMIC_SEQ_CST), first, end;
 	if (k >= tc->nbatches)
 		return;
 	jp_call *c = tc->c;
@@ -303,7 +305,7 @@ static void run_share(jp__thread *th, tcall *tc)
 			       (i + 1 < end && __atomic_load_n(&tc->failed, __ATOMIC_RELAXED));
 		}
 		if (stop || __atomic_load_n(&tc->failed, __ATOMIC_RELAXED) ||
-		    (k = __atomic_fetch_add(&tc->next, 1, __ATOMIC_RELAXED)) >= tc->nbatches)
+		    (k = __atomic_fetch_add(&tc->next, 1, __ATOMIC_SEQ_CST)) >= tc->nbatches)
 			break;
 	}
 	jp__frame_end(&th->out, frame);
