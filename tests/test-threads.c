@@ -87,6 +87,17 @@ static int squares(jp_task *t)
 }
 JP_TASK(squares);
 
+/* A run call's output is squares' over [0, n). */
+static void check_squares_output(jp_call *c, size_t n)
+{
+	const void *d;
+	size_t len;
+	ck_assert_int_eq(jp_call_output(c, &d, &len), 0);
+	ck_assert_uint_eq(len, n * sizeof(int64_t));
+	for (size_t k = 0; k < n; k++)
+		ck_assert_int_eq(((const int64_t *)d)[k], (int64_t)(k * k) - 3);
+}
+
 /* One item: shared f64 scale (arg 0) times its own i64 (arg 1), as text. */
 static int scaled_text(jp_task *t)
 {
@@ -221,14 +232,10 @@ START_TEST(fixed_batch_sizes)
 	for (size_t s = 0; s < 3; s++) {
 		jp_pool *pool = open_backend("threading", _i, sizes[s], NULL);
 		jp_call *c;
-		const void *d;
-		size_t len, n = 999;
+		size_t n = 999;
 		ck_assert_int_eq(jp_map_new(&c, pool, "squares", n), 0);
 		ck_assert_int_eq(jp_call_run(c), 0);
-		ck_assert_int_eq(jp_call_output(c, &d, &len), 0);
-		ck_assert_uint_eq(len, n * sizeof(int64_t));
-		for (size_t k = 0; k < n; k++)
-			ck_assert_int_eq(((const int64_t *)d)[k], (int64_t)(k * k) - 3);
+		check_squares_output(c, n);
 		jp_call_free(c);
 		jp_pool_close(pool);
 	}
@@ -280,8 +287,6 @@ START_TEST(calls_back_to_back_whoever_comes)
 				size_t n = 1 + (seed >> 16) % 40;
 				int64_t us = (seed >> 8) % 4 == 0 ? 20 : 0;
 				jp_call *c;
-				const void *d;
-				size_t len;
 				if (i % 250 == 7) {
 					/* a failure: its index, and the next call fine */
 					ck_assert_int_eq(jp_map_new(&c, pool, "fail_at", 6), 0);
@@ -295,10 +300,7 @@ START_TEST(calls_back_to_back_whoever_comes)
 				ck_assert_int_eq(jp_map_new(&c, pool, "squares_after", n), 0);
 				ck_assert_int_eq(jp_call_arg_i64(c, us), 0);
 				ck_assert_int_eq(jp_call_run(c), 0);
-				ck_assert_int_eq(jp_call_output(c, &d, &len), 0);
-				ck_assert_uint_eq(len, n * sizeof(int64_t));
-				for (size_t k = 0; k < n; k++)
-					ck_assert_int_eq(((const int64_t *)d)[k], (int64_t)(k * k) - 3);
+				check_squares_output(c, n);
 				jp_call_free(c);
 			}
 			jp_pool_close(pool);
@@ -317,10 +319,7 @@ START_TEST(many_tiny_tasks)
 		size_t len;
 		ck_assert_int_eq(jp_map_new(&c, pool, "squares", n), 0);
 		ck_assert_int_eq(jp_call_run(c), 0);
-		ck_assert_int_eq(jp_call_output(c, &d, &len), 0);
-		ck_assert_uint_eq(len, n * sizeof(int64_t));
-		for (size_t k = 0; k < n; k++)
-			ck_assert_int_eq(((const int64_t *)d)[k], (int64_t)(k * k) - 3);
+		check_squares_output(c, n);
 		jp_call_free(c);
 
 		/* as many items of a builder */
