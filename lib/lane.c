@@ -41,8 +41,8 @@ void jp__lanes_free(jp__lane *lanes, int n)
 void jp__lane_reset(jp__lane *l)
 {
 	/* the counters and flags only: the data is read below tail alone */
-	l->to_worker.head = l->to_worker.tail = 0;
-	l->to_master.head = l->to_master.tail = 0;
+	l->to_worker.head = l->to_worker.tail = l->to_worker.head_seen = 0;
+	l->to_master.head = l->to_master.tail = l->to_master.head_seen = 0;
 	l->task_bytes = 0;
 	l->worker_sleeping = l->master_sleeping = 0;
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
@@ -69,10 +69,14 @@ static void copy_out(const jp__ring *r, uint64_t at, void *dst, size_t len)
 
 bool jp__ring_push(jp__ring *r, const void *data, size_t len, uint64_t mark)
 {
-	uint64_t tail = r->tail, head = __atomic_load_n(&r->head, __ATOMIC_ACQUIRE);
-	if (len > JP__RING_BYTES - JP__CHUNK_HDR ||
-	    JP__RING_BYTES - (tail - head) < JP__CHUNK_HDR + len)
+	uint64_t tail = r->tail;
+	if (len > JP__RING_BYTES - JP__CHUNK_HDR)
 		return false;
+	if (JP__RING_BYTES - (tail - r->head_seen) < JP__CHUNK_HDR + len) {
+		r->head_seen = __atomic_load_n(&r->head, __ATOMIC_ACQUIRE);
+		if (JP__RING_BYTES - (tail - r->head_seen) < JP__CHUNK_HDR + len)
+			return false;
+	}
 	uint64_t hdr[2] = { len, mark };
 	copy_in(r, tail, hdr, sizeof hdr);
 	copy_in(r, tail + JP__CHUNK_HDR, data, len);

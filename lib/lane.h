@@ -19,6 +19,10 @@
  * only grow (their difference is what the ring holds). */
 typedef struct jp__ring {
 	_Alignas(64) uint64_t tail; /* bytes written: the producer's */
+	/* The producer's last look at head, on its own line: it looks again
+	 * only when this leaves too little room, and a push then moves no
+	 * line the consumer wrote (a miss each way per push before). */
+	uint64_t head_seen;
 	_Alignas(64) uint64_t head; /* bytes taken: the consumer's */
 	_Alignas(64) uint8_t data[JP__RING_BYTES];
 } jp__ring;
