@@ -34,6 +34,10 @@ pid_t jp__self_pid(void);
  * not whatever the CPU count (-1: by the count), so that both ways run on
  * a machine of 2 CPUs. */
 extern int jp__spin_yields_forced;
+/* The bound under which a call goes to one worker as one batch (sched.c's
+ * ONE_BATCH_S), a variable so that tests can make every call short or
+ * none. */
+extern double jp__one_batch_s;
 
 /* ---- buf.c: a growable, 64-byte aligned byte buffer ------------------ */
 

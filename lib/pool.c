@@ -126,7 +126,7 @@ static void release_slot(jp_pool *p, jp__worker *w)
 	w->sending.len = w->queued.len = w->in.len = 0;
 	w->write_busy = w->read_busy = false;
 	w->inflight_head = w->inflight_n = 0;
-	w->call_sent = 0;
+	w->call_sent = w->call_gen = 0;
 }
 
 void jp__worker_reap(jp_pool *p, int slot, char *how, size_t cap)
@@ -353,6 +353,7 @@ static void free_pool(jp_pool *p)
 	jp__lanes_free(p->lanes, p->n_workers);
 	jp__buf_free(&p->lane_in);
 	jp__buf_free(&p->kept_callf);
+	jp__buf_free(&p->last_callf);
 	jp__buf_free(&p->kept_batch);
 	jp__buf_free(&p->kept_out);
 	if (p->runner_kept)

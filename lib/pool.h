@@ -37,6 +37,7 @@ typedef struct jp__worker {
 	bool wake_owed;      /* a NOP waits in `queued` for the socket (lane.c) */
 	bool send_failed;    /* a send to it failed (EPIPE): it was gone before */
 	uint64_t call_sent;  /* the call whose CALL frame this worker has */
+	uint64_t call_gen;   /* ... and that frame's kind: see jp_pool's callf_gen */
 
 	/* Input: frames kept at the 64-byte aligned front of `in`. */
 	jp__buf in;
@@ -96,6 +97,12 @@ struct jp_pool {
 	/* A call's CALL frame, batch and inline output buffers, kept for the
 	 * next call (a nested call makes its own): see sched.c's lend_buf */
 	jp__buf kept_callf, kept_batch, kept_out;
+	/* The last CALL frame that differed from the one before it but for
+	 * the id, and a count of such frames: a worker that holds a frame of
+	 * the current kind gets its batches renumbered, not the frame again
+	 * (sched.c's queue_frame). */
+	jp__buf last_callf;
+	uint64_t callf_gen;
 	jp__bufcache big_bufs; /* large frames and outputs of calls freed */
 	/* ... and a sequential pool's runner, its task table with it */
 	jp__runner kept_runner;
@@ -115,6 +122,7 @@ struct jp_pool {
 	struct jp__learned {
 		char task[64];
 		size_t bs;
+		double run_item_s;
 	} learned[8];
 	unsigned learned_next;
 	jp__share_state share;
@@ -212,6 +220,9 @@ typedef struct jp__run {
 	size_t final_bs;     /* auto: the smaller size of the last batches */
 	double smoothed;     /* auto: smoothed run time of batches of size bs */
 	double item_s;       /* auto: smoothed run time of one item */
+	uint64_t callf_gen;  /* the kind of this call's CALL frame */
+	double run_item_s;   /* ... as the workers timed it, without the round
+			      * trip (0: not known): see sched.c's ONE_BATCH_S */
 	size_t done;         /* items completed */
 	size_t batches_done;
 	size_t deliver;      /* streams: every seq below it was handed out */

@@ -39,6 +39,14 @@
 #define AUTO_MAX_S 0.010
 #define AUTO_SMOOTHING 0.8
 #define AUTO_FINAL_S 0.0001
+/* A call whose items all take the workers less than this, by what they
+ * timed in earlier calls of its task, goes to one worker as one batch:
+ * handing a batch to a second worker costs more than that, 0.2 to 0.4 us
+ * of cache lines moving where it has a CPU of its own and 1.3 us of
+ * context switches where it shares the master's (doc/performance.md), so
+ * splitting could only make the call longer. */
+#define ONE_BATCH_S 0.5e-6
+double jp__one_batch_s = ONE_BATCH_S;
 
 /* The respawn throttle: a worker that dies within QUICK_DEATH_S of its
  * start, QUICK_DEATHS times in a row, leaves its slot empty for a delay
@@ -143,6 +151,12 @@ static void recall_batch_size(jp_call *c)
 	struct jp__learned *l = learned_of(c);
 	if (r->bs_fixed || !l)
 		return;
+	r->run_item_s = l->run_item_s;
+	if (c->pool->n_workers && !c->make_item && c->n &&
+	    l->run_item_s > 0 && (double)c->n * l->run_item_s <= jp__one_batch_s) {
+		r->bs = r->final_bs = c->n; /* final_bs set: not split at the end */
+		return;
+	}
 	/* in a sequential pool no worker waits on another's last batch */
 	size_t cap = c->make_item || !c->pool->n_workers ? l->bs
 							  : c->n / (4 * (size_t)workers_of(c->pool));
@@ -164,6 +178,7 @@ static void remember_batch_size(jp_call *c)
 		strcpy(l->task, c->names[0]);
 	}
 	l->bs = r->bs;
+	l->run_item_s = r->run_item_s;
 }
 
 /* ---- progress ---------------------------------------------------------- */
@@ -767,6 +782,12 @@ static bool take_result(jp_call *c, int slot, const uint8_t *frame, size_t len, 
 	/* the batch started when it was sent or when the one before it came
 	 * back, whichever was later: its own run time */
 	jp__inflight done = w->inflight[w->inflight_head];
+	uint32_t run_ns = jp__result_run_ns(frame);
+	if (run_ns && done.items) {
+		double per = run_ns * 1e-9 / (double)done.items;
+		r->run_item_s = r->run_item_s == 0 ? per
+						   : AUTO_SMOOTHING * r->run_item_s + (1 - AUTO_SMOOTHING) * per;
+	}
 	double t = jp__now(), start = done.sent > w->last_done ? done.sent : w->last_done;
 	w->last_done = t;
 	p->last_batch_s = t - start;
@@ -1008,9 +1029,15 @@ static int queue_frame(jp_call *c, int slot, jp__inflight *b, size_t seq, bool e
 	jp__run *r = &c->run;
 	jp__worker *w = &c->pool->workers[slot];
 	int err = 0;
+	bool renumber = false;
 	if (w->call_sent != r->call_id) {
-		err = jp__buf_append(&w->queued, r->callf.data, r->callf.len);
+		/* one that holds a CALL frame alike (the last call's, as a loop
+		 * of calls makes) gets none: the batch says so */
+		renumber = w->call_gen == r->callf_gen;
+		if (!renumber)
+			err = jp__buf_append(&w->queued, r->callf.data, r->callf.len);
 		w->call_sent = r->call_id;
+		w->call_gen = r->callf_gen;
 	}
 	/* a frame starts 64-byte aligned in the buffer */
 	size_t at = jp__align_up(w->queued.len, JP__FRAME_ALIGN);
@@ -1018,6 +1045,8 @@ static int queue_frame(jp_call *c, int slot, jp__inflight *b, size_t seq, bool e
 		err = jp__call_encode_batch(c, r->call_id, seq, b->first, b->items, &w->queued);
 	else if (!err)
 		err = jp__buf_append(&w->queued, b->frame, b->frame_len);
+	if (!err)
+		jp__batch_set_flags(&w->queued, at, renumber ? JP__BATCH_RENUMBER : 0);
 	if (!err && encode && r->keep_frames) {
 		/* the frame may be needed again: a copy */
 		size_t len = w->queued.len - at;
@@ -1069,6 +1098,8 @@ static int resend_call(jp_call *c)
 		return err;
 	}
 	r->ntasks_sent = c->ntasks;
+	r->callf_gen = ++p->callf_gen;
+	p->last_callf.len = 0;
 	for (int i = 0; i < p->n_workers; i++)
 		p->workers[i].call_sent = 0;
 	if (r->runner_set) {
@@ -1420,8 +1451,19 @@ int jp__sched_start(jp_call *c, enum jp__delivery mode)
 	if (err)
 		return err;
 	r->ntasks_sent = c->ntasks;
-	if (p->n_workers)
+	if (p->n_workers) {
+		/* a frame unlike the last one is a new kind; if it cannot be
+		 * kept, the next one is too */
+		if (!jp__call_frames_alike(r->callf.data, r->callf.len, p->last_callf.data,
+					   p->last_callf.len)) {
+			p->callf_gen++;
+			p->last_callf.len = 0;
+			if (jp__buf_append(&p->last_callf, r->callf.data, r->callf.len))
+				p->last_callf.len = 0;
+		}
+		r->callf_gen = p->callf_gen;
 		replace_dead_workers(c);
+	}
 	recall_batch_size(c);
 	report(c, false);
 	return p->threads ? run_on_threads(c) : 0;
@@ -1596,6 +1638,10 @@ int jp__sched_run(jp_call *c)
 
 void jp__sched_release(jp_pool *p, const uint64_t *ids, uint32_t n)
 {
+	/* a call alike the last might name these arrays again: the workers
+	 * unmap them now, so it must come with its CALL frame, which maps
+	 * them anew */
+	p->last_callf.len = 0;
 	/* Small frames on idle sockets: they go out at once. A send that
 	 * must wait completes during the next call's wait. */
 	for (int i = 0; i < p->n_workers; i++) {

@@ -367,6 +367,13 @@ int jp__call_encode(jp__buf *b, uint64_t call_id, char *const *names,
 	return 0;
 }
 
+bool jp__call_frames_alike(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
+{
+	/* the id is the 8 bytes after the header */
+	return alen == blen && alen >= JP__FRAME_HDR + 8 && !memcmp(a, b, JP__FRAME_HDR) &&
+	       !memcmp(a + JP__FRAME_HDR + 8, b + JP__FRAME_HDR + 8, alen - JP__FRAME_HDR - 8);
+}
+
 int jp__call_decode(const uint8_t *frame, size_t len, jp__call_header *ch)
 {
 	cursor c;
@@ -413,6 +420,10 @@ int jp__call_next_name(const jp__call_header *ch, size_t *pos, const char **name
 
 /* BATCH and RESULT open alike: call id, unit count (patched as units are
  * added), reserved. */
+/* A BATCH or RESULT frame: the header, its call id, its count of units and
+ * a spare word (a BATCH's flags, a RESULT's run time), then the units. */
+#define UNITS_SPARE_AT (JP__FRAME_HDR + 12)
+
 static int begin_units_frame(jp__buf *b, uint32_t type, uint64_t call_id, size_t *start)
 {
 	int err;
@@ -462,6 +473,16 @@ static int open_units_frame(const uint8_t *frame, size_t len, uint32_t type,
 int jp__batch_decode(const uint8_t *frame, size_t len, uint64_t *call_id, jp__iter *it)
 {
 	return open_units_frame(frame, len, JP__F_BATCH, call_id, it);
+}
+
+void jp__batch_set_flags(jp__buf *b, size_t start, uint32_t flags)
+{
+	put32(b->data + start + UNITS_SPARE_AT, flags);
+}
+
+uint32_t jp__batch_flags(const uint8_t *frame)
+{
+	return get32(frame + UNITS_SPARE_AT);
 }
 
 int jp__batch_next(jp__iter *it, jp__unit *u)
@@ -529,6 +550,17 @@ void jp__result_close(jp__buf *b, size_t rec, int32_t status, size_t data_len)
 int jp__result_decode(const uint8_t *frame, size_t len, uint64_t *call_id, jp__iter *it)
 {
 	return open_units_frame(frame, len, JP__F_RESULT, call_id, it);
+}
+
+void jp__result_set_run_ns(jp__buf *b, size_t start, double ns)
+{
+	put32(b->data + start + UNITS_SPARE_AT, ns >= (double)UINT32_MAX ? UINT32_MAX
+					: ns > 0 ? (uint32_t)ns : 0);
+}
+
+uint32_t jp__result_run_ns(const uint8_t *frame)
+{
+	return get32(frame + UNITS_SPARE_AT);
 }
 
 int jp__result_next(jp__iter *it, jp__result *r)

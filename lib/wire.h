@@ -100,6 +100,8 @@ typedef struct jp__call_header {
 int jp__call_encode(jp__buf *b, uint64_t call_id, char *const *names,
 		    uint32_t ntasks, const jp__buf *args, uint32_t nargs, uint32_t flags);
 int jp__call_decode(const uint8_t *frame, size_t len, jp__call_header *ch);
+/* Whether two CALL frames differ in their call id alone. */
+bool jp__call_frames_alike(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen);
 /* The names one after another: call with *pos = 0, ntasks times. */
 int jp__call_next_name(const jp__call_header *ch, size_t *pos,
 		       const char **name, size_t *len);
@@ -124,6 +126,11 @@ typedef struct jp__iter {
 int jp__batch_begin(jp__buf *b, uint64_t call_id, size_t *start);
 int jp__batch_add(jp__buf *b, size_t start, const jp__unit *u);
 int jp__batch_decode(const uint8_t *frame, size_t len, uint64_t *call_id, jp__iter *it);
+/* A BATCH's flags, in the frame begun at `start`, or in one decoded. */
+#define JP__BATCH_RENUMBER 1u /* the call the worker holds stands for this
+			       * one: its CALL frame was alike but for the id */
+void jp__batch_set_flags(jp__buf *b, size_t start, uint32_t flags);
+uint32_t jp__batch_flags(const uint8_t *frame);
 /* 1 and the next unit, 0 at the end, JP_EFRAME if malformed. */
 int jp__batch_next(jp__iter *it, jp__unit *u);
 
@@ -144,5 +151,11 @@ void *jp__result_reserve(jp__buf *b, size_t len, size_t *off);
 void jp__result_close(jp__buf *b, size_t rec, int32_t status, size_t data_len);
 int jp__result_decode(const uint8_t *frame, size_t len, uint64_t *call_id, jp__iter *it);
 int jp__result_next(jp__iter *it, jp__result *r);
+/* How long the worker ran the batch, in nanoseconds (saturated at 2^32 -
+ * 1; 0 when not measured): what the master learns a task's cost from,
+ * free of the round trip. In a frame begun at `start`, or whose header
+ * was parsed. */
+void jp__result_set_run_ns(jp__buf *b, size_t start, double ns);
+uint32_t jp__result_run_ns(const uint8_t *frame);
 
 #endif

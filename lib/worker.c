@@ -625,9 +625,20 @@ void jp__worker_main(int slot, int task_fd, int result_fd, pid_t master, const c
 			uint64_t call_id;
 			jp__iter it;
 			out.len = 0;
-			if (jp__batch_decode(f, len, &call_id, &it) || call_id != r.call_id ||
-			    jp__run_batch(&r, call_id, &it, &out))
+			double t0 = jp__now();
+			if (jp__batch_decode(f, len, &call_id, &it))
 				_exit(JP__EXIT_BADFRAME);
+			if (call_id != r.call_id) {
+				/* the call we hold, under a new id: its CALL
+				 * frame was alike */
+				if (!r.call_id || !(jp__batch_flags(f) & JP__BATCH_RENUMBER))
+					_exit(JP__EXIT_BADFRAME);
+				r.call_id = call_id;
+			}
+			if (jp__run_batch(&r, call_id, &it, &out))
+				_exit(JP__EXIT_BADFRAME);
+			/* `out` was empty: the RESULT frame starts at 0 */
+			jp__result_set_run_ns(&out, 0, (jp__now() - t0) * 1e9);
 			/* what tasks printed reaches the terminal before the result */
 			fflush(stdout);
 			fflush(stderr);

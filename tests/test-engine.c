@@ -684,6 +684,71 @@ START_TEST(the_master_spins_only_for_short_batches)
 }
 END_TEST
 
+/* A map task that returns the range it was given: one record per batch;
+ * with an argument, it sleeps that many microseconds first. */
+static int span(jp_task *t)
+{
+	int64_t us, r[2] = { (int64_t)jp_task_begin(t), (int64_t)jp_task_end(t) };
+	if (jp_task_nargs(t) && jp_task_arg_i64(t, 0, &us) == 0)
+		usleep((useconds_t)us * (useconds_t)(r[1] - r[0]));
+	return jp_task_set_result(t, r, sizeof r);
+}
+JP_TASK(span);
+
+/* The same, under another name: the pool times each task apart. */
+static int slow_span(jp_task *t)
+{
+	return span(t);
+}
+JP_TASK(slow_span);
+
+/* How many batches a map of n ran as; they must cover [0, n) in order. */
+static size_t batches_of_span(jp_pool *pool, const char *task, size_t n, int64_t us)
+{
+	jp_call *c;
+	ck_assert_int_eq(jp_map_new(&c, pool, task, n), 0);
+	if (us)
+		ck_assert_int_eq(jp_call_arg_i64(c, us), 0);
+	ck_assert_int_eq(jp_call_run(c), 0);
+	const void *d;
+	size_t len;
+	ck_assert_int_eq(jp_call_output(c, &d, &len), 0);
+	ck_assert_uint_eq(len % (2 * sizeof(int64_t)), 0);
+	const int64_t *r = d;
+	size_t batches = len / (2 * sizeof(int64_t));
+	for (size_t k = 0; k < batches; k++)
+		ck_assert_int_eq(r[2 * k], k ? r[2 * k - 1] : 0);
+	ck_assert_int_eq(r[2 * batches - 1], (int64_t)n);
+	jp_call_free(c);
+	return batches;
+}
+
+/* A call whose items the workers ran faster than a hand-off to a second
+ * worker costs goes to one worker as one batch, once the pool has timed
+ * its task (sched.c's ONE_BATCH_S); a call of longer items is split. */
+START_TEST(calls_too_short_to_split_go_as_one_batch)
+{
+	double bound = jp__one_batch_s;
+	jp_options opt = JP_OPTIONS_INIT;
+	opt.n_jobs = 2;
+	opt.wait_policy = _i ? "passive" : "active";
+	jp_pool *pool;
+	ck_assert_int_eq(jp_pool_open(&pool, &opt), 0);
+	jp__one_batch_s = 1.0; /* every call of a timed task is short */
+	ck_assert_uint_gt(batches_of_span(pool, "span", 8, 0), 1); /* not timed yet */
+	ck_assert_uint_eq(batches_of_span(pool, "span", 8, 0), 1);
+	ck_assert_uint_eq(batches_of_span(pool, "span", 3, 0), 1);
+	jp__one_batch_s = 0; /* none is */
+	ck_assert_uint_gt(batches_of_span(pool, "span", 8, 0), 1);
+	/* the bound itself: items of a millisecond are never that short */
+	jp__one_batch_s = bound;
+	for (int k = 0; k < 3; k++)
+		ck_assert_uint_gt(batches_of_span(pool, "slow_span", 4, 1000), 1);
+	jp_pool_close(pool);
+	jpt_assert_no_children();
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("engine");
@@ -711,6 +776,7 @@ int main(void)
 	tcase_add_loop_test(tc, calls_under_each_policy_and_engine, 0, 4);
 	tcase_add_loop_test(tc, lanes_and_pipes_keep_order, 0, 8);
 	tcase_add_test(tc, the_master_spins_only_for_short_batches);
+	tcase_add_loop_test(tc, calls_too_short_to_split_go_as_one_batch, 0, 2);
 	suite_add_tcase(s, tc);
 	return jpt_run(s);
 }

@@ -422,6 +422,52 @@ START_TEST(loaded_files_go_by_reference)
 }
 END_TEST
 
+/* Calls alike but for their id send a worker no second CALL frame
+ * (sched.c's queue_frame). A loaded file's array is unmapped by the
+ * workers when the call that passed it is freed, so the next call alike
+ * must come with its frame again, which maps it anew: the workers then
+ * read the caller's latest writes, and none touches a mapping it let go. */
+START_TEST(calls_alike_map_a_loaded_file_again)
+{
+	char dir[] = "/tmp/jpt-npy-XXXXXX", path[64];
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(path, sizeof path, "%s/a.npy", dir);
+	enum { N = 20000 };
+	double *v = vector(N, 1.0);
+	jp_array a = { .dtype = JP_FLOAT64, .ndim = 1, .shape = { N }, .data = v };
+	ck_assert_int_eq(jp_dump(&a, path), 0);
+	jp_pool *pool = open_mode(2, "1K", "r+");
+	jp_array l;
+	ck_assert_int_eq(jp_load(path, "r+", &l), 0);
+	double expect = (double)N * (N + 1) / 2;
+	for (int round = 0; round < 6; round++) {
+		jp_call *c;
+		ck_assert_int_eq(jp_map_new(&c, pool, "sum_range", N), 0);
+		ck_assert_int_eq(jp_call_arg_array(c, &l), 0);
+		int rc = jp_call_run(c);
+		const char *msg;
+		jp_call_error(c, NULL, &msg);
+		ck_assert_msg(rc == 0, "round %d: %s", round, msg);
+		const void *d;
+		size_t len;
+		ck_assert_int_eq(jp_call_output(c, &d, &len), 0);
+		double sum = 0; /* a partial sum per batch */
+		for (size_t k = 0; k < len / sizeof sum; k++)
+			sum += ((const double *)d)[k];
+		ck_assert(sum == expect);
+		jp_call_free(c);
+		((double *)l.data)[N - 1] += 1; /* seen by the next call */
+		expect += 1;
+	}
+	jp_array_release(&l);
+	jp_pool_close(pool);
+	unlink(path);
+	ck_assert_int_eq(rmdir(dir), 0);
+	free(v);
+	jpt_assert_no_children();
+}
+END_TEST
+
 START_TEST(readonly_write_fails_the_task)
 {
 	jp_pool *pool = open_mode(2, "1K", "r");
@@ -674,6 +720,7 @@ int main(void)
 	tcase_add_loop_test(tc, alloc_shared_is_zero_copy, 1, 3);
 	tcase_add_test(tc, sequential_shares_by_pointer);
 	tcase_add_test(tc, loaded_files_go_by_reference);
+	tcase_add_test(tc, calls_alike_map_a_loaded_file_again);
 	suite_add_tcase(s, tc);
 	tc = jpt_tcase("modes");
 	tcase_add_test(tc, readonly_write_fails_the_task);

@@ -120,6 +120,59 @@ START_TEST(batch_and_result_round_trip)
 }
 END_TEST
 
+/* The units frames' spare word: a BATCH's flags, a RESULT's run time;
+ * and which CALL frames stand for each other. */
+START_TEST(batch_flags_run_times_and_alike_calls)
+{
+	jp__buf b = { 0 }, r = { 0 }, c1 = { 0 }, c2 = { 0 }, c3 = { 0 }, args = { 0 };
+	size_t start, rec;
+	ck_assert_int_eq(jp__batch_begin(&b, 3, &start), 0);
+	jp__unit u = { .seq = 0, .begin = 0, .end = 2 };
+	ck_assert_int_eq(jp__batch_add(&b, start, &u), 0);
+	jp__frame_end(&b, start);
+	ck_assert_uint_eq(jp__batch_flags(b.data), 0);
+	jp__batch_set_flags(&b, start, JP__BATCH_RENUMBER);
+	ck_assert_uint_eq(jp__batch_flags(b.data), JP__BATCH_RENUMBER);
+	uint64_t id;
+	jp__iter it;
+	ck_assert_int_eq(jp__batch_decode(b.data, b.len, &id, &it), 0);
+	ck_assert_int_eq(jp__batch_next(&it, &u), 1); /* the unit is untouched */
+	ck_assert_uint_eq(u.end, 2);
+
+	ck_assert_int_eq(jp__result_begin(&r, 3, &start), 0);
+	ck_assert_int_eq(jp__result_open(&r, start, 0, &rec), 0);
+	jp__result_close(&r, rec, 0, 0);
+	jp__frame_end(&r, start);
+	ck_assert_uint_eq(jp__result_run_ns(r.data), 0); /* not measured */
+	jp__result_set_run_ns(&r, start, 1234.9);
+	ck_assert_uint_eq(jp__result_run_ns(r.data), 1234);
+	jp__result_set_run_ns(&r, start, 1e12); /* 1000 s: saturated */
+	ck_assert_uint_eq(jp__result_run_ns(r.data), UINT32_MAX);
+	jp__result_set_run_ns(&r, start, -5);
+	ck_assert_uint_eq(jp__result_run_ns(r.data), 0);
+	ck_assert_int_eq(jp__result_decode(r.data, r.len, &id, &it), 0);
+
+	build_call(&c1, &args);
+	jp__buf_free(&args);
+	build_call(&c2, &args);
+	ck_assert(jp__call_frames_alike(c1.data, c1.len, c2.data, c2.len));
+	c2.data[JP__FRAME_HDR] ^= 1; /* another id: alike still */
+	ck_assert(jp__call_frames_alike(c1.data, c1.len, c2.data, c2.len));
+	c2.data[c2.len - 1] ^= 1; /* a byte of the arguments: not */
+	ck_assert(!jp__call_frames_alike(c1.data, c1.len, c2.data, c2.len));
+	char *one[] = { "alpha" };
+	ck_assert_int_eq(jp__call_encode(&c3, 7, one, 1, &args, 4, JP__CALL_CONTINUE), 0);
+	ck_assert(!jp__call_frames_alike(c1.data, c1.len, c3.data, c3.len));
+	ck_assert(!jp__call_frames_alike(c1.data, c1.len, c3.data, 0));
+	jp__buf_free(&b);
+	jp__buf_free(&r);
+	jp__buf_free(&c1);
+	jp__buf_free(&c2);
+	jp__buf_free(&c3);
+	jp__buf_free(&args);
+}
+END_TEST
+
 START_TEST(hello_round_trip)
 {
 	jp__buf b = { 0 };
@@ -272,6 +325,7 @@ int main(void)
 	TCase *tc = jpt_tcase("frames");
 	tcase_add_test(tc, call_round_trip);
 	tcase_add_test(tc, batch_and_result_round_trip);
+	tcase_add_test(tc, batch_flags_run_times_and_alike_calls);
 	tcase_add_test(tc, hello_round_trip);
 	tcase_add_test(tc, truncated_and_corrupt_frames_are_refused);
 	suite_add_tcase(s, tc);
