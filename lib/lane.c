@@ -45,6 +45,7 @@ void jp__lane_reset(jp__lane *l)
 	l->to_master.head = l->to_master.tail = l->to_master.head_seen = 0;
 	l->task_bytes = 0;
 	l->worker_sleeping = l->master_sleeping = 0;
+	l->worker_cpu = l->master_cpu = -1;
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 }
 

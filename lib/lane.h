@@ -37,10 +37,16 @@ typedef struct jp__lane {
 	 * old way to wake it. */
 	_Alignas(64) uint32_t worker_sleeping;
 	_Alignas(64) uint32_t master_sleeping;
-	/* Whether a spinner yields after each look (the pool has more
-	 * processes than CPUs) or after JP__SPIN_LOOKS; set by the master
-	 * before the worker starts. */
+	/* Whether the pool has more processes than CPUs (set by the master
+	 * before the worker starts): a spinner then yields after each look
+	 * while it shares its CPU with the master, else after JP__SPIN_LOOKS.
+	 * master_cpu is where the master last dispatched from, written only
+	 * when it changed (the worker reads it at every spin). */
 	_Alignas(64) uint32_t spin_yields;
+	int32_t master_cpu;
+	/* The CPU the worker last spun on (sched_getcpu): the master hands a
+	 * batch to a worker on another CPU than its own first. */
+	_Alignas(64) int32_t worker_cpu;
 } jp__lane;
 
 /* n lanes in memory shared with the processes forked after: 0 or -errno. */
@@ -62,18 +68,27 @@ int jp__ring_peek(const jp__ring *r, size_t *len, uint64_t *mark);
 void jp__ring_pop(jp__ring *r, void *dst, size_t len);
 /* Whether the ring holds a chunk. */
 bool jp__ring_nonempty(const jp__ring *r);
-/* Where each process of the pool has a CPU of its own, a spinner looks at
- * its ring this many times between two sched_yield(2) calls: a yield is a
- * system call, and a chunk that comes during one waits it out. Where
- * processes outnumber CPUs it yields after every look: one whose CPU
- * another process of the pool needs must give it up at once (256 looks
- * made the 2-task call 8.5 us instead of 7.1 on 2 CPUs with 3 processes).
+/* A spinner looks at its ring this many times between two sched_yield(2)
+ * calls: a yield is a system call, and a chunk that comes during one waits
+ * it out (a 2-task call took 1.52 us yielding after each look, 1.28 us
+ * with 256 looks, on 2 CPUs with the master and the worker on one each).
+ * But where processes outnumber CPUs, a spinner that shares its CPU with
+ * the other end it waits for yields after every look: that one must have
+ * the CPU at once to answer (256 looks made the 2-task call 8.5 us instead
+ * of 7.1 when both workers ran a batch). See jp__lane_yield_each.
  * Never yielding was faster still for the 2-task call on the 16-core
  * device (3.8 against 4.9 us at 2 workers) but left the dot call at 100 to
  * 180 us in half the runs: something the spinner's CPU owed others waited
  * for the scheduler's tick. Plain loads, no PAUSE: under KVM a loop of
  * PAUSEs exits to the hypervisor (see threads.c's event_wait). */
 #define JP__SPIN_LOOKS 256
+
+/* Whether the spinner on `my_cpu` yields after each look: the pool has
+ * more processes than CPUs and the one it waits for was last seen there. */
+static inline bool jp__lane_yield_each(const jp__lane *l, int my_cpu, int their_cpu)
+{
+	return l->spin_yields && (my_cpu == their_cpu || my_cpu < 0 || their_cpu < 0);
+}
 
 /* The Dekker pair: a side about to sleep sets its flag, then looks once
  * more; a side that pushed clears the other's flag, and wakes it if it

@@ -966,16 +966,45 @@ static unsigned long budget(const jp_pool *p, const jp__worker *w)
 	return used < p->cfg.max_tasks ? p->cfg.max_tasks - used : 0;
 }
 
+/* With the active wait, how far a worker is from running a batch handed
+ * to it now: 0 spinning on a CPU of its own, 1 spinning on the master's
+ * (it runs once the master yields: two context switches), 2 asleep (a
+ * wake-up, tens of microseconds). From what its lane last said. */
+static int distance(const jp_pool *p, int slot, int master_cpu)
+{
+	const jp__lane *l = &p->lanes[slot];
+	if (__atomic_load_n(&l->worker_sleeping, __ATOMIC_RELAXED))
+		return 2;
+	return __atomic_load_n(&l->worker_cpu, __ATOMIC_RELAXED) == master_cpu;
+}
+
+/* The CPU the master runs on, told to the workers when it changed: one
+ * that shares it yields to the master after each look (lane.h). */
+static int master_cpu(jp_pool *p)
+{
+	int cpu = sched_getcpu();
+	for (int i = 0; i < p->n_workers; i++)
+		if (p->lanes[i].master_cpu != cpu)
+			__atomic_store_n(&p->lanes[i].master_cpu, cpu, __ATOMIC_RELAXED);
+	return cpu;
+}
+
 static int least_loaded(jp_call *c)
 {
 	jp_pool *p = c->pool;
-	int best = -1, n = p->n_workers;
+	int best = -1, n = p->n_workers, cpu = p->lanes ? master_cpu(p) : -1, best_d = 0;
 	for (int k = 0; k < n; k++) {
 		int i = (c->run.rr + k) % n;
 		jp__worker *w = &p->workers[i];
-		if (w->pid && !w->retiring && budget(p, w) &&
-		    (best < 0 || w->inflight_n < p->workers[best].inflight_n))
+		if (!w->pid || w->retiring || !budget(p, w))
+			continue;
+		/* equally loaded: the nearest */
+		int d = p->lanes ? distance(p, i, cpu) : 0;
+		if (best < 0 || w->inflight_n < p->workers[best].inflight_n ||
+		    (w->inflight_n == p->workers[best].inflight_n && d < best_d)) {
 			best = i;
+			best_d = d;
+		}
 	}
 	c->run.rr = (c->run.rr + 1) % n;
 	return best;
@@ -1290,6 +1319,12 @@ static int wait_with_lanes(jp_call *c, jp__io_event *ev, int max, int timeout_ms
 	if (timeout_ms >= 0 && spin > timeout_ms * 1e-3)
 		spin = timeout_ms * 1e-3;
 	double until = jp__now() + spin;
+	/* after each look only while a worker it waits for shares its CPU */
+	int cpu = master_cpu(p);
+	bool yield_each = false;
+	for (int i = 0; i < p->n_workers; i++)
+		yield_each |= p->workers[i].inflight_n &&
+			      jp__lane_yield_each(&p->lanes[i], cpu, p->lanes[i].worker_cpu);
 	for (unsigned k = 1;; k++) {
 		/* results come by the lanes; the engine (a worker's exit, a big
 		 * result, a write done) is asked every 8th turn: its own poll can
@@ -1302,7 +1337,7 @@ static int wait_with_lanes(jp_call *c, jp__io_event *ev, int max, int timeout_ms
 		if (jp__now() >= until)
 			break;
 		bool come = false;
-		for (int i = 0; !p->spin_yields && i < JP__SPIN_LOOKS && !come; i++)
+		for (int i = 0; !yield_each && i < JP__SPIN_LOOKS && !come; i++)
 			come = lanes_nonempty(p);
 		if (!come)
 			jp__io_spin_pause();

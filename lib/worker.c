@@ -385,12 +385,19 @@ static size_t fill_from_lane(inbound *ib, jp__buf *in)
 			if (!until)
 				until = now + ib->spin_s;
 			if (now < until) {
-				bool come = false;
-				for (int i = 0; !l->spin_yields && i < JP__SPIN_LOOKS && !come; i++)
+				bool come = false, yield_each = jp__lane_yield_each(l, l->worker_cpu, l->master_cpu);
+				for (int i = 0; !yield_each && i < JP__SPIN_LOOKS && !come; i++)
 					come = jp__ring_nonempty(&l->to_worker) ||
 					       __atomic_load_n(&l->task_bytes, __ATOMIC_ACQUIRE) > ib->sock_read;
-				if (!come)
+				if (!come) {
 					sched_yield();
+					/* where the scheduler left us (see least_loaded);
+					 * written only when it changed, so that the
+					 * master's look at it is no cache miss */
+					int cpu = sched_getcpu();
+					if (cpu != l->worker_cpu)
+						__atomic_store_n(&l->worker_cpu, cpu, __ATOMIC_RELAXED);
+				}
 				continue;
 			}
 			jp__lane_will_sleep(&l->worker_sleeping);
