@@ -436,6 +436,11 @@ static int uring_wait(jp__io *base, jp__io_event *ev, int max, int timeout_ms)
 	uring_io *io = (uring_io *)base;
 	if (!have_ready(io) && io->live == 0)
 		return -EDEADLK; /* nothing could ever complete */
+	/* a look, and nothing to submit, reap or report: the scheduler asks
+	 * so at every call and every few spins (a worker's exit, a big frame) */
+	if (timeout_ms == 0 && !have_ready(io) && !io->nqueue && !io_uring_sq_ready(&io->ring) &&
+	    !io_uring_cq_ready(&io->ring) && !kernel_has_more(io))
+		return 0;
 	fill_sqes(io);
 	reap(io);
 	double until = have_ready(io) ? 0 : jp__io_spin_until(base, timeout_ms);

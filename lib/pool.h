@@ -125,6 +125,7 @@ struct jp_pool {
 		double run_item_s;
 	} learned[8];
 	unsigned learned_next;
+	struct jp__learned *learned_hit; /* the entry found last, or NULL */
 	jp__share_state share;
 	uint64_t id;         /* this process's count of pools: the status page's name */
 	struct jp__status *status; /* the status page (status.c); NULL: none */
