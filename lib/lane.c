@@ -8,6 +8,16 @@
  * way, carrying whole frames (a chunk: what the old way would have sent in
  * one write).
  *
+ * A chunk starts on a cache line with a header: a stamp (its position in
+ * the ring's byte count, plus one), its length and its mark, then its
+ * bytes. The producer writes the stamp last, and the consumer polls the
+ * word at head for it: a ring whose consumer read a separate tail counter
+ * moved that counter's line too, each way at every chunk. A word the
+ * consumer may poll holds either a chunk's stamp or zero: the consumer
+ * zeroes the first word of every line of a chunk it takes (its header, and
+ * lines of its bytes where a later chunk may start), before it lets the
+ * producer have them back.
+ *
  * The old ways (the task socket, the result pipe) stay: for frames larger
  * than a ring, for a ring that is full, and to wake a side that stopped
  * spinning and blocks in read(2) or in its I/O wait. Order is kept with
@@ -40,7 +50,9 @@ void jp__lanes_free(jp__lane *lanes, int n)
 
 void jp__lane_reset(jp__lane *l)
 {
-	/* the counters and flags only: the data is read below tail alone */
+	/* stamps the last worker's chunks left would read as chunks */
+	memset(l->to_worker.data, 0, sizeof l->to_worker.data);
+	memset(l->to_master.data, 0, sizeof l->to_master.data);
 	l->to_worker.head = l->to_worker.tail = l->to_worker.head_seen = 0;
 	l->to_master.head = l->to_master.tail = l->to_master.head_seen = 0;
 	l->task_bytes = 0;
@@ -68,50 +80,67 @@ static void copy_out(const jp__ring *r, uint64_t at, void *dst, size_t len)
 	memcpy((uint8_t *)dst + first, r->data, len - first);
 }
 
+/* A chunk's room in the ring: header and bytes, to the next line. */
+static uint64_t slot_of(size_t len)
+{
+	return (JP__CHUNK_HDR + len + JP__CHUNK_ALIGN - 1) / JP__CHUNK_ALIGN * JP__CHUNK_ALIGN;
+}
+
+/* The stamp word of the line at a counter's position (a multiple of the
+ * alignment: the word never wraps). */
+static uint64_t *stamp_at(const jp__ring *r, uint64_t at)
+{
+	return (uint64_t *)(uintptr_t)(r->data + at % JP__RING_BYTES);
+}
+
 bool jp__ring_push(jp__ring *r, const void *data, size_t len, uint64_t mark)
 {
 	uint64_t tail = r->tail;
 	if (len > JP__RING_BYTES - JP__CHUNK_HDR)
 		return false;
-	if (JP__RING_BYTES - (tail - r->head_seen) < JP__CHUNK_HDR + len) {
+	uint64_t slot = slot_of(len);
+	if (JP__RING_BYTES - (tail - r->head_seen) < slot) {
 		r->head_seen = __atomic_load_n(&r->head, __ATOMIC_ACQUIRE);
-		if (JP__RING_BYTES - (tail - r->head_seen) < JP__CHUNK_HDR + len)
+		if (JP__RING_BYTES - (tail - r->head_seen) < slot)
 			return false;
 	}
-	uint64_t hdr[2] = { len, mark };
-	copy_in(r, tail, hdr, sizeof hdr);
+	uint64_t rest[2] = { len, mark };
+	copy_in(r, tail + 8, rest, sizeof rest);
 	copy_in(r, tail + JP__CHUNK_HDR, data, len);
+	r->tail = tail + slot;
 	/* sequentially consistent: the wake-up check that follows must not
 	 * be seen before it (see jp__lane_wake_needed) */
-	__atomic_store_n(&r->tail, tail + JP__CHUNK_HDR + len, __ATOMIC_SEQ_CST);
+	__atomic_store_n(stamp_at(r, tail), tail + 1, __ATOMIC_SEQ_CST);
 	return true;
 }
 
 int jp__ring_peek(const jp__ring *r, size_t *len, uint64_t *mark)
 {
-	uint64_t head = r->head, tail = __atomic_load_n(&r->tail, __ATOMIC_ACQUIRE);
-	if (tail == head)
+	uint64_t head = r->head, stamp = __atomic_load_n(stamp_at(r, head), __ATOMIC_ACQUIRE);
+	if (stamp == 0)
 		return 0;
-	uint64_t hdr[2];
-	if (tail - head < JP__CHUNK_HDR)
-		return -1;
-	copy_out(r, head, hdr, sizeof hdr);
-	if (hdr[0] > tail - head - JP__CHUNK_HDR)
-		return -1;
-	*len = (size_t)hdr[0];
-	*mark = hdr[1];
+	uint64_t rest[2];
+	copy_out(r, head + 8, rest, sizeof rest);
+	if (stamp != head + 1 || rest[0] > JP__RING_BYTES - JP__CHUNK_HDR)
+		return -1; /* the producer is broken */
+	*len = (size_t)rest[0];
+	*mark = rest[1];
 	return 1;
 }
 
 void jp__ring_pop(jp__ring *r, void *dst, size_t len)
 {
-	copy_out(r, r->head + JP__CHUNK_HDR, dst, len);
-	__atomic_store_n(&r->head, r->head + JP__CHUNK_HDR + len, __ATOMIC_RELEASE);
+	uint64_t head = r->head, slot = slot_of(len);
+	copy_out(r, head + JP__CHUNK_HDR, dst, len);
+	for (uint64_t at = head; at < head + slot; at += JP__CHUNK_ALIGN)
+		__atomic_store_n(stamp_at(r, at), 0, __ATOMIC_RELAXED);
+	/* release: the zeroes are in before the producer may write there */
+	__atomic_store_n(&r->head, head + slot, __ATOMIC_RELEASE);
 }
 
 bool jp__ring_nonempty(const jp__ring *r)
 {
-	return __atomic_load_n(&r->tail, __ATOMIC_SEQ_CST) != r->head;
+	return __atomic_load_n(stamp_at(r, r->head), __ATOMIC_SEQ_CST) != 0;
 }
 
 void jp__lane_will_sleep(uint32_t *flag)

@@ -12,16 +12,21 @@
 
 /* Bytes of a ring: larger frames take the socket or the pipe. */
 #define JP__RING_BYTES (128u << 10)
-/* A chunk's header in a ring: its length and its mark. */
-#define JP__CHUNK_HDR 16
+/* A chunk's header in a ring: its stamp, length and mark. Chunks start on
+ * a cache line. */
+#define JP__CHUNK_HDR 32
+#define JP__CHUNK_ALIGN 64
 
 /* One direction: a single producer, a single consumer, byte counters that
- * only grow (their difference is what the ring holds). */
+ * only grow (their difference is what the ring holds). The consumer never
+ * reads tail: a chunk is there when the first word of the line at head
+ * holds its stamp (see lane.c), so the line it polls brings the chunk's
+ * first bytes with it and no counter line moves between the two. */
 typedef struct jp__ring {
-	_Alignas(64) uint64_t tail; /* bytes written: the producer's */
-	/* The producer's last look at head, on its own line: it looks again
-	 * only when this leaves too little room, and a push then moves no
-	 * line the consumer wrote (a miss each way per push before). */
+	_Alignas(64) uint64_t tail; /* bytes written: the producer's alone */
+	/* The producer's last look at head: it looks again only when this
+	 * leaves too little room, so a push reads no line the consumer
+	 * wrote. */
 	uint64_t head_seen;
 	_Alignas(64) uint64_t head; /* bytes taken: the consumer's */
 	_Alignas(64) uint8_t data[JP__RING_BYTES];
@@ -52,7 +57,8 @@ typedef struct jp__lane {
 /* n lanes in memory shared with the processes forked after: 0 or -errno. */
 int jp__lanes_new(jp__lane **lanes, int n);
 void jp__lanes_free(jp__lane *lanes, int n);
-/* Empty, for a new worker in its slot. */
+/* Empty, for a new worker in its slot: counters, flags, and the stamps
+ * its last worker's chunks left. */
 void jp__lane_reset(jp__lane *l);
 
 /*

@@ -8,6 +8,7 @@
 #include "helpers.h"
 #include "internal.h"
 #include "ioloop.h"
+#include "lane.h"
 #include "pool.h" /* the master's spin, as sched.c decides it */
 
 #include <errno.h>
@@ -684,6 +685,71 @@ START_TEST(the_master_spins_only_for_short_batches)
 }
 END_TEST
 
+/* A lane's ring: chunks come out whole and in order across the ring's end
+ * and its laps, a full ring refuses a chunk until one is taken, and a
+ * stamp that is not the chunk's own reads as a broken producer. */
+START_TEST(a_ring_keeps_chunks_whole_and_in_order)
+{
+	jp__lane *lanes;
+	ck_assert_int_eq(jp__lanes_new(&lanes, 1), 0);
+	jp__ring *r = &lanes[0].to_worker;
+	static uint8_t in[JP__RING_BYTES], out[JP__RING_BYTES];
+	size_t len;
+	uint64_t mark;
+	ck_assert_int_eq(jp__ring_peek(r, &len, &mark), 0);
+	ck_assert(!jp__ring_nonempty(r));
+	ck_assert(!jp__ring_push(r, in, JP__RING_BYTES - JP__CHUNK_HDR + 1, 0));
+	/* many laps of chunks of every length from 1 to 5,000 bytes, pushed
+	 * while there is room, taken a few at a time */
+	uint64_t pushed = 0, taken = 0;
+	while (taken < 4000) {
+		size_t n = 1 + (size_t)(pushed * 7919 % 5000);
+		for (size_t k = 0; k < n; k++)
+			in[k] = (uint8_t)(pushed + k * 31);
+		if (jp__ring_push(r, in, n, pushed * 3)) {
+			pushed++;
+			if (pushed % 3)
+				continue;
+		}
+		for (int k = 0; k < 2 && taken < pushed; k++) {
+			size_t want = 1 + (size_t)(taken * 7919 % 5000);
+			ck_assert(jp__ring_nonempty(r));
+			ck_assert_int_eq(jp__ring_peek(r, &len, &mark), 1);
+			ck_assert_uint_eq(len, want);
+			ck_assert_uint_eq(mark, taken * 3);
+			jp__ring_pop(r, out, len);
+			for (size_t b = 0; b < len; b += 97)
+				ck_assert_uint_eq(out[b], (uint8_t)(taken + b * 31));
+			taken++;
+		}
+	}
+	ck_assert_uint_gt(r->head, 10 * (uint64_t)JP__RING_BYTES); /* laps */
+	while (taken < pushed) {
+		ck_assert_int_eq(jp__ring_peek(r, &len, &mark), 1);
+		jp__ring_pop(r, out, len);
+		taken++;
+	}
+	ck_assert_int_eq(jp__ring_peek(r, &len, &mark), 0);
+	/* full: refused until a chunk is taken */
+	int held = 0;
+	while (jp__ring_push(r, in, 1000, 0))
+		held++;
+	ck_assert_int_eq(held, JP__RING_BYTES / 1088); /* 32 + 1000, to a line */
+	ck_assert_int_eq(jp__ring_peek(r, &len, &mark), 1);
+	jp__ring_pop(r, out, len);
+	ck_assert(jp__ring_push(r, in, 1000, 0));
+	/* a stamp scribbled over */
+	uint64_t bad = 12345;
+	memcpy(r->data + r->head % JP__RING_BYTES, &bad, sizeof bad);
+	ck_assert_int_eq(jp__ring_peek(r, &len, &mark), -1);
+	/* a reset empties the ring, stamps and all */
+	jp__lane_reset(&lanes[0]);
+	ck_assert_int_eq(jp__ring_peek(r, &len, &mark), 0);
+	ck_assert(!jp__ring_nonempty(r));
+	jp__lanes_free(lanes, 1);
+}
+END_TEST
+
 /* A map task that returns the range it was given: one record per batch;
  * with an argument, it sleeps that many microseconds first. */
 static int span(jp_task *t)
@@ -775,6 +841,7 @@ int main(void)
 	tcase_add_test(tc, wait_policy_options_are_checked);
 	tcase_add_loop_test(tc, calls_under_each_policy_and_engine, 0, 4);
 	tcase_add_loop_test(tc, lanes_and_pipes_keep_order, 0, 8);
+	tcase_add_test(tc, a_ring_keeps_chunks_whole_and_in_order);
 	tcase_add_test(tc, the_master_spins_only_for_short_batches);
 	tcase_add_loop_test(tc, calls_too_short_to_split_go_as_one_batch, 0, 2);
 	suite_add_tcase(s, tc);
