@@ -698,7 +698,14 @@ START_TEST(a_ring_keeps_chunks_whole_and_in_order)
 	uint64_t mark;
 	ck_assert_int_eq(jp__ring_peek(r, &len, &mark), 0);
 	ck_assert(!jp__ring_nonempty(r));
+	/* the largest chunk fills the ring */
 	ck_assert(!jp__ring_push(r, in, JP__RING_BYTES - JP__CHUNK_HDR + 1, 0));
+	ck_assert(jp__ring_push(r, in, JP__RING_BYTES - JP__CHUNK_HDR, 7));
+	ck_assert(!jp__ring_push(r, in, 1, 0));
+	ck_assert_int_eq(jp__ring_peek(r, &len, &mark), 1);
+	ck_assert_uint_eq(len, JP__RING_BYTES - JP__CHUNK_HDR);
+	ck_assert_uint_eq(mark, 7);
+	jp__ring_pop(r, out, len);
 	/* many laps of chunks of every length from 1 to 5,000 bytes, pushed
 	 * while there is room, taken a few at a time */
 	uint64_t pushed = 0, taken = 0;
@@ -734,7 +741,9 @@ START_TEST(a_ring_keeps_chunks_whole_and_in_order)
 	int held = 0;
 	while (jp__ring_push(r, in, 1000, 0))
 		held++;
-	ck_assert_int_eq(held, JP__RING_BYTES / 1088); /* 32 + 1000, to a line */
+	/* a header and 1000 bytes, to the next chunk's start */
+	ck_assert_int_eq(held, JP__RING_BYTES / ((JP__CHUNK_HDR + 1000 + JP__CHUNK_ALIGN - 1) /
+						JP__CHUNK_ALIGN * JP__CHUNK_ALIGN));
 	ck_assert_int_eq(jp__ring_peek(r, &len, &mark), 1);
 	jp__ring_pop(r, out, len);
 	ck_assert(jp__ring_push(r, in, 1000, 0));
