@@ -41,10 +41,11 @@
 #define AUTO_FINAL_S 0.0001
 /* A call whose items all take the workers less than this, by what they
  * timed in earlier calls of its task, goes to one worker as one batch:
- * handing a batch to a second worker costs more than that, 0.2 to 0.4 us
- * of cache lines moving where it has a CPU of its own and 1.3 us of
- * context switches where it shares the master's (doc/performance.md), so
- * splitting could only make the call longer. */
+ * handing a batch to a second worker costs more than that, a fraction of
+ * a microsecond of cache lines moving where it has a CPU of its own and
+ * 1.3 us of context switches where it shares the master's (a 2-task call
+ * split in two took 2.3 us against 1.0 as one batch, doc/performance.md),
+ * so splitting could only make the call longer. */
 #define ONE_BATCH_S 0.5e-6
 double jp__one_batch_s = ONE_BATCH_S;
 
