@@ -82,14 +82,15 @@ static void copy_out(const jp__ring *r, uint64_t at, void *dst, size_t len)
 	memcpy((uint8_t *)dst + first, r->data, len - first);
 }
 
-/* A chunk's room in the ring: header and bytes, to the next line. */
+/* A chunk's room in the ring: header and bytes, to the next place a chunk
+ * may start. */
 static uint64_t slot_of(size_t len)
 {
 	return (JP__CHUNK_HDR + len + JP__CHUNK_ALIGN - 1) / JP__CHUNK_ALIGN * JP__CHUNK_ALIGN;
 }
 
-/* The stamp word of the line at a counter's position (a multiple of the
- * alignment: the word never wraps). */
+/* The stamp word at a counter's position (a multiple of JP__CHUNK_ALIGN:
+ * the word never wraps). */
 static uint64_t *stamp_at(const jp__ring *r, uint64_t at)
 {
 	return (uint64_t *)(uintptr_t)(r->data + at % JP__RING_BYTES);

@@ -418,10 +418,9 @@ int jp__call_next_name(const jp__call_header *ch, size_t *pos, const char **name
 
 /* ---- BATCH ----------------------------------------------------------- */
 
-/* BATCH and RESULT open alike: call id, unit count (patched as units are
- * added), reserved. */
-/* A BATCH or RESULT frame: the header, its call id, its count of units and
- * a spare word (a BATCH's flags, a RESULT's run time), then the units. */
+/* BATCH and RESULT open alike: the header, the call id, the count of units
+ * (patched as units are added) and a word of their own (a BATCH's flags, a
+ * RESULT's run time), then the units. */
 #define UNITS_SPARE_AT (JP__FRAME_HDR + 12)
 
 static int begin_units_frame(jp__buf *b, uint32_t type, uint64_t call_id, size_t *start)
