@@ -382,20 +382,40 @@ START_TEST(alloc_shared_is_zero_copy)
 }
 END_TEST
 
+/* A .npy file of n float64 values start, start + 1, ... in a folder of
+ * its own under /tmp. */
+struct npy_file {
+	char dir[32], path[64];
+	double *v;
+};
+
+static void npy_file_make(struct npy_file *f, size_t n, double start)
+{
+	strcpy(f->dir, "/tmp/jpt-npy-XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(f->dir));
+	snprintf(f->path, sizeof f->path, "%s/a.npy", f->dir);
+	f->v = vector(n, start);
+	jp_array a = { .dtype = JP_FLOAT64, .ndim = 1, .shape = { n }, .data = f->v };
+	ck_assert_int_eq(jp_dump(&a, f->path), 0);
+}
+
+static void npy_file_remove(struct npy_file *f)
+{
+	unlink(f->path);
+	ck_assert_int_eq(rmdir(f->dir), 0);
+	free(f->v);
+}
+
 START_TEST(loaded_files_go_by_reference)
 {
 	/* an array mapped from a .npy file is passed by its file: no dump */
-	char dir[] = "/tmp/jpt-npy-XXXXXX", path[64];
-	ck_assert_ptr_nonnull(mkdtemp(dir));
-	snprintf(path, sizeof path, "%s/a.npy", dir);
-	double *v = vector(100000, 2.0);
-	jp_array a = { .dtype = JP_FLOAT64, .ndim = 1, .shape = { 100000 }, .data = v };
-	ck_assert_int_eq(jp_dump(&a, path), 0);
+	struct npy_file f;
+	npy_file_make(&f, 100000, 2.0);
 	jp_pool *pool = open_mode(2, "1K", "r+");
 	const char *modes[] = { "r", "r+" };
 	for (int m = 0; m < 2; m++) {
 		jp_array l;
-		ck_assert_int_eq(jp_load(path, modes[m], &l), 0);
+		ck_assert_int_eq(jp_load(f.path, modes[m], &l), 0);
 		struct seen s = look_at(pool, &l);
 		ck_assert(s.first == 2.0);
 		/* loaded read-only: mapped read-only by the workers too, even in
@@ -415,9 +435,7 @@ START_TEST(loaded_files_go_by_reference)
 		jp_array_release(&l);
 	}
 	jp_pool_close(pool);
-	unlink(path);
-	ck_assert_int_eq(rmdir(dir), 0);
-	free(v);
+	npy_file_remove(&f);
 	jpt_assert_no_children();
 }
 END_TEST
@@ -429,16 +447,12 @@ END_TEST
  * read the caller's latest writes, and none touches a mapping it let go. */
 START_TEST(calls_alike_map_a_loaded_file_again)
 {
-	char dir[] = "/tmp/jpt-npy-XXXXXX", path[64];
-	ck_assert_ptr_nonnull(mkdtemp(dir));
-	snprintf(path, sizeof path, "%s/a.npy", dir);
 	enum { N = 20000 };
-	double *v = vector(N, 1.0);
-	jp_array a = { .dtype = JP_FLOAT64, .ndim = 1, .shape = { N }, .data = v };
-	ck_assert_int_eq(jp_dump(&a, path), 0);
+	struct npy_file f;
+	npy_file_make(&f, N, 1.0);
 	jp_pool *pool = open_mode(2, "1K", "r+");
 	jp_array l;
-	ck_assert_int_eq(jp_load(path, "r+", &l), 0);
+	ck_assert_int_eq(jp_load(f.path, "r+", &l), 0);
 	double expect = (double)N * (N + 1) / 2;
 	for (int round = 0; round < 6; round++) {
 		jp_call *c;
@@ -461,9 +475,7 @@ START_TEST(calls_alike_map_a_loaded_file_again)
 	}
 	jp_array_release(&l);
 	jp_pool_close(pool);
-	unlink(path);
-	ck_assert_int_eq(rmdir(dir), 0);
-	free(v);
+	npy_file_remove(&f);
 	jpt_assert_no_children();
 }
 END_TEST
